@@ -1,0 +1,85 @@
+"""Test, lint and type-check sessions: one session per package, each in its own environment.
+
+`nox` runs every package session, integration, lint and typecheck. A package session installs
+only that package, its declared dependencies (our own ones from packages/) and its `test` extra,
+so a missing dependency declaration fails here. Torch comes from the pinned wheels
+(requirements.txt pins torch==2.14.1, torchvision==0.29.1); use pip, not uv (see README).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+TORCH_PINS = ["torch==2.14.1", "torchvision==0.29.1"]
+
+# package -> (our packages it depends on, extras to install, needs torch)
+PACKAGES: dict[str, tuple[list[str], list[str], bool]] = {
+    "space": ([], ["test"], False),
+}
+
+nox.options.sessions = [*PACKAGES, "integration", "lint", "typecheck"]
+
+
+def _install_package(session: nox.Session, name: str) -> None:
+    deps, extras, needs_torch = PACKAGES[name]
+    if needs_torch:
+        session.install(*TORCH_PINS)
+    targets = [f"./packages/scalenet-{dep}" for dep in deps]
+    suffix = f"[{','.join(extras)}]" if extras else ""
+    targets.append(f"./packages/scalenet-{name}{suffix}")
+    session.install(*targets)
+
+
+def _make_package_session(name: str) -> None:
+    @nox.session(name=name, python="3.11")
+    def _session(session: nox.Session) -> None:
+        _install_package(session, name)
+        session.run("pytest", f"tests/{name}", *session.posargs)
+
+    _session.__doc__ = f"Install only scalenet-{name} (+ test extra) and run tests/{name}."
+
+
+for _name in PACKAGES:
+    _make_package_session(_name)
+
+
+@nox.session(python="3.11")
+def integration(session: nox.Session) -> None:
+    """Install every package and the pipeline tools; run tests/integration (DVC stages)."""
+    session.install("-r", "requirements.txt")
+    session.run("pytest", "tests/integration", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """Ruff: lint and formatting check over the whole tree."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """Mypy over every package's src/ (strict about untyped definitions)."""
+    session.install("mypy>=1.10", "types-PyYAML", "numpy")
+    for name in PACKAGES:
+        _deps, _extras, needs_torch = PACKAGES[name]
+        if needs_torch:
+            session.install(*TORCH_PINS)
+            break
+    session.install(*(f"./packages/scalenet-{name}" for name in PACKAGES))
+    session.run("mypy", *(arg for name in PACKAGES for arg in ("-p", f"scalenet.{name}")))
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Run every benchmark script; each saves a JSON under benchmarks/results/."""
+    session.install("-r", "requirements.txt")
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script.relative_to(ROOT)))

@@ -1,0 +1,246 @@
+"""``scalenet-space``: FLOPs, budgets, space size and layer tables from the command line.
+
+Bad input exits with status 2 and one line on stderr naming the field; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path as FilePath
+from typing import Any
+
+from scalenet.space.arch import BaseArch, Path, Scaling
+from scalenet.space.budgets import MIN_SAMPLES, compute_budgets
+from scalenet.space.network import expand_path
+from scalenet.space.presets import ARCH_PRESETS, get_arch
+from scalenet.space.space import SearchSpace, list_spaces, load_space
+
+__all__ = ["main", "resolve_path"]
+
+
+def resolve_path(arch: str, scaling: Scaling | None = None) -> Path:
+    """Turn a CLI ARCH (preset name, arch/path string or JSON file) into a :class:`Path`.
+
+    Args:
+        arch: A preset name, an architecture or path string, or a ``.json`` file holding a path
+            (``{"path": ...}`` or ``{"base": ..., "scaling": ...}``) or an arch (``{"stages": ...}``).
+        scaling: Overrides the path's scaling when given.
+    """
+    if arch in ARCH_PRESETS:
+        path = Path(get_arch(arch))
+    elif arch.endswith(".json"):
+        file_path = FilePath(arch)
+        if not file_path.is_file():
+            raise ValueError(f"ARCH file {arch} does not exist")
+        try:
+            data = json.loads(file_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"ARCH file {arch}: not valid JSON ({error.msg})") from None
+        if isinstance(data, dict) and "stages" in data:
+            path = Path(BaseArch.from_json(data))
+        elif isinstance(data, dict):
+            path = Path.from_json(data)
+        else:
+            raise ValueError(f"ARCH file {arch}: expected a JSON object")
+    else:
+        if "/" not in arch and "@" not in arch and not arch.startswith("k"):
+            raise ValueError(
+                f"ARCH {arch!r} is not a preset ({', '.join(sorted(ARCH_PRESETS))}), "
+                "an arch string or a .json file"
+            )
+        path = Path.decode(arch)
+    return path if scaling is None else Path(path.base, scaling)
+
+
+def _scaling_from_args(args: argparse.Namespace) -> Scaling | None:
+    values = (args.depth, args.width, args.resolution)
+    if all(value is None for value in values):
+        return None
+    return Scaling(*(1.0 if value is None else value for value in values))
+
+
+def _load_checked(args: argparse.Namespace) -> tuple[SearchSpace, Path]:
+    space = load_space(args.space)
+    path = resolve_path(args.arch, _scaling_from_args(args))
+    if args.arch in ARCH_PRESETS:
+        space.check_shape(path.base)  # presets may override channels: shape only
+    else:
+        space.validate(path.base)
+    return space, path
+
+
+def _emit(args: argparse.Namespace, payload: dict[str, Any], lines: list[str]) -> None:
+    if args.json:
+        print(json.dumps(payload, indent=2, sort_keys=True))
+    else:
+        print("\n".join(lines))
+
+
+def _cmd_flops(args: argparse.Namespace) -> None:
+    space, path = _load_checked(args)
+    network = expand_path(space, path)
+    payload = {
+        "path": path.encode(),
+        "space": space.name,
+        "flops": network.flops,
+        "params": network.params,
+        "resolution": network.resolution,
+    }
+    _emit(
+        args,
+        payload,
+        [
+            f"path        {path.encode()}",
+            f"flops       {network.flops:,} ({network.flops / 1e6:.2f} M MACs)",
+            f"params      {network.params:,} ({network.params / 1e6:.3f} M)",
+            f"resolution  {network.resolution}",
+        ],
+    )
+
+
+def _cmd_show(args: argparse.Namespace) -> None:
+    space, path = _load_checked(args)
+    network = expand_path(space, path)
+    if args.json:
+        print(json.dumps(network.to_json(), indent=2, sort_keys=True))
+        return
+    header = (
+        f"{'layer':<16}{'kind':<8}{'in':>6}{'mid':>6}{'out':>6}{'k':>3}{'s':>3}{'e':>3}"
+        f"{'se':>5}{'size':>10}{'res':>5}{'MFLOPs':>10}{'params':>10}"
+    )
+    print(f"path: {path.encode()}")
+    print(header)
+    print("-" * len(header))
+    for layer in network.layers:
+        size = f"{layer.in_size}>{layer.out_size}"
+        print(
+            f"{layer.name:<16}{layer.kind:<8}{layer.in_chs:>6}{layer.mid_chs:>6}{layer.out_chs:>6}"
+            f"{layer.kernel:>3}{layer.stride:>3}{layer.expand:>3}{layer.se_chs:>5}{size:>10}"
+            f"{'y' if layer.residual else '':>5}{layer.flops / 1e6:>10.3f}{layer.params:>10,}"
+        )
+    print("-" * len(header))
+    print(
+        f"total: {network.flops / 1e6:.2f} M MACs, {network.params / 1e6:.3f} M params, "
+        f"{network.resolution} px"
+    )
+
+
+def _cmd_budgets(args: argparse.Namespace) -> None:
+    space = load_space(args.space)
+    budgets = compute_budgets(space, samples=args.samples, seed=args.seed)
+    lines = [
+        f"space       {space.name}",
+        f"mean_flops  {budgets.mean_flops:,.0f} over {budgets.samples:,} base models (seed {args.seed})",
+        f"f0          {budgets.f0:,} (multiple of {budgets.unit:,})",
+    ]
+    lines += [
+        f"f{j}          {budgets.budget(j):,} +- {budgets.tolerance_at(j):,}"
+        for j in range(budgets.max_stage + 1)
+    ]
+    _emit(args, {"space": space.name, **budgets.to_json()}, lines)
+
+
+def _cmd_size(args: argparse.Namespace) -> None:
+    space = load_space(args.space)
+    payload = {
+        "space": space.name,
+        "base_models": space.num_base_models,
+        "scaling_strategies": space.scaling.num_strategies,
+        "total": space.num_paths,
+        "strategies_per_stage": [grid.size for grid in space.scaling.stages],
+    }
+    _emit(
+        args,
+        payload,
+        [
+            f"base models         {space.num_base_models:,} ({space.num_base_models:.3e})",
+            f"scaling strategies  {space.scaling.num_strategies:,} "
+            f"(per scaling stage: {', '.join(str(g.size) for g in space.scaling.stages)})",
+            f"total               {space.num_paths:,} ({space.num_paths:.3e})",
+        ],
+    )
+
+
+def _cmd_spaces(args: argparse.Namespace) -> None:
+    names = list_spaces()
+    if args.json:
+        print(json.dumps({name: load_space(name).to_json() for name in names}, indent=2))
+    else:
+        for name in names:
+            print(f"{name:<12} {load_space(name).description}")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line naming the argument."""
+
+    def error(self, message: str) -> Any:  # argparse's signature is NoReturn
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="scalenet-space", description="ScaleNet search space: FLOPs, budgets, size."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_common(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--space", default="imagenet", help=f"one of {list_spaces()} or a YAML file")
+        cmd.add_argument("--json", action="store_true", help="machine-readable output")
+
+    for name, helptext in (("flops", "FLOPs and params of a path"), ("show", "layer table")):
+        cmd = sub.add_parser(name, help=helptext)
+        cmd.add_argument(
+            "arch", metavar="ARCH", help="preset name, arch or path string, or a JSON file"
+        )
+        cmd.add_argument("--depth", "-d", type=_positive_float, help="depth coefficient d")
+        cmd.add_argument("--width", "-w", type=_positive_float, help="width coefficient w")
+        cmd.add_argument("--resolution", "-r", type=_positive_float, help="resolution coefficient r")
+        add_common(cmd)
+    budgets = sub.add_parser("budgets", help="FLOPs budgets f_0..f_M by Monte Carlo")
+    budgets.add_argument("--samples", type=int, default=MIN_SAMPLES, help="base models to draw")
+    budgets.add_argument("--seed", type=int, default=0)
+    add_common(budgets)
+    size = sub.add_parser("size", help="exact size of the search space")
+    add_common(size)
+    spaces = sub.add_parser("spaces", help="list the shipped spaces")
+    spaces.add_argument("--json", action="store_true")
+    return parser
+
+
+_COMMANDS = {
+    "flops": _cmd_flops,
+    "show": _cmd_show,
+    "budgets": _cmd_budgets,
+    "size": _cmd_size,
+    "spaces": _cmd_spaces,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
+    args = _build_parser().parse_args(argv)
+    try:
+        _COMMANDS[args.command](args)
+    except ValueError as error:
+        print(f"scalenet-space {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. piped into `head`
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

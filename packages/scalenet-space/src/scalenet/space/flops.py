@@ -1,0 +1,108 @@
+"""Analytic FLOPs (multiply-accumulates) and parameter counts, per path and vectorized.
+
+:func:`count` expands one path layer by layer (:func:`scalenet.space.network.expand_path`);
+:func:`count_batch` computes the same numbers for a whole :class:`PathBatch` with numpy, a loop
+over (stage, scaled block slot) only. Both use the rules of :mod:`scalenet.space.rules`, and the
+tests check that they agree path by path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from scalenet.space.arch import Path
+from scalenet.space.batch import PathBatch
+from scalenet.space.network import expand_path
+from scalenet.space.rules import (
+    classifier_cost,
+    conv_bn_cost,
+    conv_out_size,
+    mbconv_cost,
+    scale_ceil,
+)
+from scalenet.space.space import SearchSpace
+
+__all__ = ["BatchCost", "Cost", "count", "count_batch"]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """FLOPs (MACs), parameters and input resolution of one path."""
+
+    flops: int
+    params: int
+    resolution: int
+
+
+@dataclass(frozen=True)
+class BatchCost:
+    """FLOPs (MACs), parameters and input resolutions of a batch of paths ([B] int64 arrays)."""
+
+    flops: npt.NDArray[np.int64]
+    params: npt.NDArray[np.int64]
+    resolution: npt.NDArray[np.int64]
+
+
+def count(space: SearchSpace, path: Path) -> Cost:
+    """FLOPs, parameters and resolution of one path (layer-by-layer expansion)."""
+    network = expand_path(space, path)
+    return Cost(network.flops, network.params, network.resolution)
+
+
+def count_batch(space: SearchSpace, batch: PathBatch) -> BatchCost:
+    """FLOPs, parameters and resolutions of every path of ``batch``, vectorized.
+
+    Args:
+        space: The search space the batch belongs to.
+        batch: The paths as arrays.
+
+    Returns:
+        A :class:`BatchCost` of ``[B]`` int64 arrays.
+    """
+    if batch.depths.shape[1] != space.num_stages:
+        raise ValueError(
+            f"batch has {batch.depths.shape[1]} stages, space {space.name!r} has {space.num_stages}"
+        )
+    size = len(batch)
+    rows = np.arange(size)
+    resolution = scale_ceil(np.full(size, space.resolution, dtype=np.int64), batch.resolution)
+    stem_chs = scale_ceil(np.full(size, space.stem_chs, dtype=np.int64), batch.width)
+    spatial = conv_out_size(resolution, space.stem_stride)
+    flops, params = conv_bn_cost(space.in_chs, stem_chs, 3, spatial)
+
+    in_chs = stem_chs
+    for col, choices in enumerate(space.stages):
+        base_depth = batch.depths[:, col]
+        depth = scale_ceil(base_depth, batch.depth)  # eq. 14
+        out_chs = scale_ceil(batch.out_chs[:, col], batch.width)  # eq. 15
+        for slot in range(int(depth.max(initial=0))):
+            active = slot < depth
+            # Extra blocks beyond the base depth copy the stage's last block.
+            source = np.minimum(slot, base_depth - 1)
+            stride = choices.stride if slot == 0 else 1
+            out_size = conv_out_size(spatial, stride)
+            block_flops, block_params = mbconv_cost(
+                in_chs,
+                out_chs,
+                batch.expands[rows, col, source],
+                batch.kernels[rows, col, source],
+                batch.se[rows, col, source],
+                spatial,
+                out_size,
+                space.se_ratio,
+            )
+            flops = flops + np.where(active, block_flops, 0)
+            params = params + np.where(active, block_params, 0)
+            in_chs = np.where(active, out_chs, in_chs)
+            spatial = np.where(active, out_size, spatial)
+
+    head_flops, head_params = conv_bn_cost(in_chs, space.head_chs, 1, spatial)
+    fc_flops, fc_params = classifier_cost(space.head_chs, space.num_classes)
+    return BatchCost(
+        flops=np.asarray(flops + head_flops + fc_flops, dtype=np.int64),
+        params=np.asarray(params + head_params + fc_params, dtype=np.int64),
+        resolution=resolution,
+    )

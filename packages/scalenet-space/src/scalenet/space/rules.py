@@ -1,0 +1,126 @@
+"""The rounding rules of path generation (eqs. 14-16) and the cost of each layer type.
+
+Every function here works on Python ints and on numpy integer arrays alike, so the per-path
+expansion (:mod:`scalenet.space.network`) and the vectorized counter (:mod:`scalenet.space.flops`)
+share one definition of each rule.
+
+FLOPs are multiply-accumulates (MACs) of convolutions and linear layers, SE included; BN,
+activations, pooling and residual adds are not counted (the convention of the paper, EfficientNet
+and timm). Parameters include BN affine pairs (2 per channel) and biases.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "SCALE_DECIMALS",
+    "classifier_cost",
+    "conv_bn_cost",
+    "conv_out_size",
+    "mbconv_cost",
+    "scale_ceil",
+    "se_channels",
+]
+
+IntLike = TypeVar("IntLike", int, npt.NDArray[np.int64])
+
+#: Products such as 40 * 1.2 are rounded to this many decimals before ceil/floor, because in
+#: binary floating point 40 * 1.2 == 48.00000000000001 and a bare ceil would give 49.
+SCALE_DECIMALS = 9
+
+
+def scale_ceil(value: IntLike, coefficient: float | npt.NDArray[np.float64]) -> IntLike:
+    """Return ceil(value * coefficient), the rule of eqs. 14 (depth), 15 (width), 16 (resolution).
+
+    Args:
+        value: Base block count, channel count or resolution (int or int array).
+        coefficient: The scaling coefficient (float or float array broadcastable to ``value``).
+
+    Returns:
+        The scaled value, same kind as ``value``.
+    """
+    if isinstance(value, (int, np.integer)) and isinstance(coefficient, (int, float)):
+        return int(np.ceil(round(int(value) * float(coefficient), SCALE_DECIMALS)))  # type: ignore[return-value]
+    product = np.round(np.asarray(value) * np.asarray(coefficient), SCALE_DECIMALS)
+    return np.ceil(product).astype(np.int64)  # type: ignore[return-value]
+
+
+def conv_out_size(size: IntLike, stride: int | npt.NDArray[np.int64]) -> IntLike:
+    """Spatial side after a convolution with 'same' padding (k // 2): ceil(size / stride)."""
+    return -(-size // stride)  # type: ignore[return-value,operator]
+
+
+def se_channels(in_chs: IntLike, se_ratio: float) -> IntLike:
+    """Squeeze width of an SE module: max(1, int(se_ratio * block input channels)).
+
+    The EfficientNet convention: the ratio applies to the block's (scaled) input channels, not to
+    its hidden width.
+    """
+    if isinstance(in_chs, (int, np.integer)):
+        return max(1, int(np.floor(round(int(in_chs) * se_ratio, SCALE_DECIMALS))))  # type: ignore[return-value]
+    squeezed = np.floor(np.round(np.asarray(in_chs) * se_ratio, SCALE_DECIMALS)).astype(np.int64)
+    return np.maximum(1, squeezed)  # type: ignore[return-value]
+
+
+def conv_bn_cost(
+    in_chs: IntLike, out_chs: IntLike, kernel: IntLike, out_size: IntLike, *, depthwise: bool = False
+) -> tuple[IntLike, IntLike]:
+    """MACs and parameters of a bias-free convolution followed by BatchNorm.
+
+    Args:
+        in_chs: Input channels.
+        out_chs: Output channels (for a depthwise conv, equal to ``in_chs``).
+        kernel: Square kernel side.
+        out_size: Output spatial side.
+        depthwise: True for a depthwise convolution (groups == channels).
+
+    Returns:
+        ``(macs, params)``; params count the weights and the BN affine pair.
+    """
+    per_position = (out_chs if depthwise else in_chs * out_chs) * kernel * kernel
+    macs = per_position * out_size * out_size
+    params = per_position + 2 * out_chs
+    return macs, params  # type: ignore[return-value]
+
+
+def mbconv_cost(
+    in_chs: IntLike,
+    out_chs: IntLike,
+    expand: IntLike,
+    kernel: IntLike,
+    se: bool | npt.NDArray[np.bool_],
+    in_size: IntLike,
+    out_size: IntLike,
+    se_ratio: float,
+) -> tuple[IntLike, IntLike]:
+    """MACs and parameters of one MBConv block.
+
+    Layout (timm's InvertedResidual; with expand == 1 the expansion conv is absent, as in
+    DepthwiseSeparableConv): 1x1 expand + BN at the input side, kxk depthwise + BN (carries the
+    stride), SE (two 1x1 convs with bias on the pooled vector), 1x1 project + BN.
+
+    Returns:
+        ``(macs, params)``.
+    """
+    mid_chs = in_chs * expand
+    has_expand = np.asarray(expand) != 1
+    exp_macs, exp_params = conv_bn_cost(in_chs, mid_chs, 1, in_size)
+    dw_macs, dw_params = conv_bn_cost(mid_chs, mid_chs, kernel, out_size, depthwise=True)
+    squeeze = se_channels(in_chs, se_ratio)
+    se_macs = 2 * mid_chs * squeeze
+    se_params = 2 * mid_chs * squeeze + squeeze + mid_chs
+    proj_macs, proj_params = conv_bn_cost(mid_chs, out_chs, 1, out_size)
+    macs = np.where(has_expand, exp_macs, 0) + dw_macs + np.where(se, se_macs, 0) + proj_macs
+    params = np.where(has_expand, exp_params, 0) + dw_params + np.where(se, se_params, 0) + proj_params
+    if np.ndim(macs) == 0:
+        return int(macs), int(params)  # type: ignore[return-value]
+    return macs.astype(np.int64), params.astype(np.int64)  # type: ignore[return-value]
+
+
+def classifier_cost(in_features: int, num_classes: int) -> tuple[int, int]:
+    """MACs and parameters of the final linear layer (with bias)."""
+    return in_features * num_classes, in_features * num_classes + num_classes

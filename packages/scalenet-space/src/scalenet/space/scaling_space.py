@@ -1,0 +1,181 @@
+"""The space of scaling strategies (Table 2): one grid of (d, w, r) per scaling stage.
+
+Scaling stage 0 is the base model, (1, 1, 1). Stages 1..M each hold a grid generated from
+``(min, step, max)`` per dimension; the ImageNet grids of Table 2 give 4/5/7 depth and width values
+and 3 resolution values for stages 1/2/3.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from scalenet.space.arch import Scaling
+
+__all__ = ["ScalingSpace", "ScalingStageGrid", "grid_from_range"]
+
+_GRID_DECIMALS = 6
+_DIMENSIONS = ("depth", "width", "resolution")
+
+
+def grid_from_range(minimum: float, step: float, maximum: float, *, where: str = "grid") -> tuple[float, ...]:
+    """Return ``minimum, minimum + step, ..., maximum`` (both ends included).
+
+    Values are rounded to 6 decimals so that 1.04 + 3 * 0.04 is exactly 1.16.
+
+    Raises:
+        ValueError: If the range is empty, the step is not positive where needed, or
+            ``maximum - minimum`` is not a whole number of steps.
+    """
+    if minimum <= 0:
+        raise ValueError(f"{where}: min must be > 0, got {minimum}")
+    if maximum < minimum:
+        raise ValueError(f"{where}: max {maximum} is below min {minimum}")
+    if maximum == minimum:
+        return (round(float(minimum), _GRID_DECIMALS),)
+    if step <= 0:
+        raise ValueError(f"{where}: step must be > 0 when max > min, got {step}")
+    count = (maximum - minimum) / step
+    if abs(count - round(count)) > 1e-6:
+        raise ValueError(
+            f"{where}: (max - min) / step = ({maximum} - {minimum}) / {step} is not a whole number"
+        )
+    return tuple(round(minimum + index * step, _GRID_DECIMALS) for index in range(round(count) + 1))
+
+
+@dataclass(frozen=True)
+class ScalingStageGrid:
+    """The candidate coefficients of one scaling stage.
+
+    Attributes:
+        depth: Depth coefficients d.
+        width: Width coefficients w.
+        resolution: Resolution coefficients r.
+    """
+
+    depth: tuple[float, ...]
+    width: tuple[float, ...]
+    resolution: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        for name in _DIMENSIONS:
+            values = tuple(float(value) for value in getattr(self, name))
+            if not values:
+                raise ValueError(f"scaling grid: {name} has no values")
+            if any(value <= 0 for value in values):
+                raise ValueError(f"scaling grid: {name} values must be > 0, got {values}")
+            object.__setattr__(self, name, values)
+
+    @property
+    def size(self) -> int:
+        """Number of strategies (|d| * |w| * |r|)."""
+        return len(self.depth) * len(self.width) * len(self.resolution)
+
+    def strategies(self) -> list[Scaling]:
+        """Every (d, w, r) of the grid, depth-major."""
+        return [
+            Scaling(depth, width, resolution)
+            for depth, width, resolution in itertools.product(self.depth, self.width, self.resolution)
+        ]
+
+    def contains(self, scaling: Scaling) -> bool:
+        """Whether ``scaling`` is a point of this grid (to 6 decimals)."""
+        return (
+            round(scaling.depth, _GRID_DECIMALS) in self.depth
+            and round(scaling.width, _GRID_DECIMALS) in self.width
+            and round(scaling.resolution, _GRID_DECIMALS) in self.resolution
+        )
+
+
+@dataclass(frozen=True)
+class ScalingSpace:
+    """Grids of scaling strategies for scaling stages 0..M (stage 0 is the identity).
+
+    Attributes:
+        stages: One grid per scaling stage, stage 0 first.
+    """
+
+    stages: tuple[ScalingStageGrid, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.stages) < 1:
+            raise ValueError("scaling space: needs at least scaling stage 0")
+        identity = self.stages[0]
+        if identity.size != 1 or not identity.contains(Scaling()):
+            raise ValueError("scaling space: scaling stage 0 must be exactly (1, 1, 1)")
+
+    @property
+    def max_stage(self) -> int:
+        """M, the largest scaling stage searched."""
+        return len(self.stages) - 1
+
+    @classmethod
+    def from_ranges(
+        cls,
+        depth: Sequence[Sequence[float]],
+        width: Sequence[Sequence[float]],
+        resolution: Sequence[Sequence[float]],
+    ) -> ScalingSpace:
+        """Build stages 1..M from one ``(min, step, max)`` per stage and dimension.
+
+        Args:
+            depth: ``[(min, step, max), ...]`` for scaling stages 1..M.
+            width: Same for width (Table 2 uses the depth grids).
+            resolution: Same for resolution.
+
+        Raises:
+            ValueError: If the three lists differ in length or a range is malformed.
+        """
+        lengths = {len(depth), len(width), len(resolution)}
+        if len(lengths) != 1:
+            raise ValueError(
+                "scaling space: depth, width and resolution need one range per scaling stage each, "
+                f"got {len(depth)}, {len(width)} and {len(resolution)}"
+            )
+        grids = [ScalingStageGrid((1.0,), (1.0,), (1.0,))]
+        for stage, ranges in enumerate(zip(depth, width, resolution, strict=True), start=1):
+            values = []
+            for name, spec in zip(_DIMENSIONS, ranges, strict=True):
+                where = f"scaling stage {stage} {name}"
+                if len(spec) != 3:
+                    raise ValueError(f"{where}: expected [min, step, max], got {list(spec)}")
+                values.append(grid_from_range(*(float(value) for value in spec), where=where))
+            grids.append(ScalingStageGrid(*values))
+        return cls(tuple(grids))
+
+    def grid(self, scaling_stage: int) -> ScalingStageGrid:
+        """The grid of one scaling stage.
+
+        Raises:
+            ValueError: If ``scaling_stage`` is outside 0..M.
+        """
+        if not 0 <= scaling_stage <= self.max_stage:
+            raise ValueError(f"scaling_stage {scaling_stage} not in 0..{self.max_stage}")
+        return self.stages[scaling_stage]
+
+    def strategies(self, scaling_stage: int) -> list[Scaling]:
+        """Every strategy of one scaling stage."""
+        return self.grid(scaling_stage).strategies()
+
+    @property
+    def num_strategies(self) -> int:
+        """Number of scaling strategies over all scaling stages, stage 0 included."""
+        return sum(grid.size for grid in self.stages)
+
+    def union(self, dimension: str) -> tuple[float, ...]:
+        """Sorted union over all scaling stages of one dimension's values."""
+        if dimension not in _DIMENSIONS:
+            raise ValueError(f"dimension {dimension!r} not in {{{', '.join(_DIMENSIONS)}}}")
+        return tuple(sorted({value for grid in self.stages for value in getattr(grid, dimension)}))
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form: the explicit grid of every scaling stage."""
+        return {
+            "max_stage": self.max_stage,
+            "stages": [
+                {"depth": list(g.depth), "width": list(g.width), "resolution": list(g.resolution)}
+                for g in self.stages
+            ],
+        }

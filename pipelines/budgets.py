@@ -1,0 +1,28 @@
+"""DVC stage `budgets`: FLOPs budgets f_0..f_M of the space in params.yaml (a DVC metric)."""
+
+from __future__ import annotations
+
+import argparse
+
+from _common import fail, load_params, write_json
+
+from scalenet.space import compute_budgets, load_space
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--out", default="outputs/budgets.json")
+    args = parser.parse_args()
+    params = load_params(args.params, "budgets", {"samples": int, "seed": int})
+    try:
+        space = load_space(params["space"])
+        budgets = compute_budgets(space, samples=params["samples"], seed=params["seed"])
+    except ValueError as error:
+        fail(str(error))
+    write_json(args.out, {"space": space.name, **budgets.to_json()})
+    print(f"budgets: space {space.name}, f0 = {budgets.f0:,}, f_j = {budgets.values}")
+
+
+if __name__ == "__main__":
+    main()
