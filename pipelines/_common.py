@@ -1,4 +1,4 @@
-"""Helpers shared by the pipeline CLIs: reading and checking params.yaml, writing outputs atomically."""
+"""Helpers shared by the pipeline CLIs: checked params.yaml sections, atomic JSON outputs."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
-def load_params(path: str, section: str, schema: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
+def load_params(
+    path: str, section: str, schema: dict[str, type | tuple[type, ...]]
+) -> dict[str, Any]:
     """Read ``section`` of params.yaml plus the top-level ``space``, checking keys and types.
 
     A typo in a key fails at once, naming the key and the allowed ones.
@@ -34,16 +36,25 @@ def load_params(path: str, section: str, schema: dict[str, type | tuple[type, ..
         fail(f"{path}: section '{section}' is missing or not a mapping")
     unknown = sorted(set(values) - set(schema))
     if unknown:
-        fail(f"{path}: unknown key(s) {section}.{', '.join(unknown)}; allowed: {', '.join(sorted(schema))}")
+        fail(
+            f"{path}: unknown key(s) {section}.{', '.join(unknown)}; "
+            f"allowed: {', '.join(sorted(schema))}"
+        )
     missing = sorted(set(schema) - set(values))
     if missing:
         fail(f"{path}: missing key(s) {', '.join(f'{section}.{key}' for key in missing)}")
     for key, kind in schema.items():
         value = values[key]
-        if isinstance(value, bool) and kind is not bool and not (isinstance(kind, tuple) and bool in kind):
+        if (
+            isinstance(value, bool)
+            and kind is not bool
+            and not (isinstance(kind, tuple) and bool in kind)
+        ):
             fail(f"{path}: {section}.{key} must be {kind}, got {value!r}")
         if not isinstance(value, kind):
-            fail(f"{path}: {section}.{key} must be {getattr(kind, '__name__', kind)}, got {value!r}")
+            fail(
+                f"{path}: {section}.{key} must be {getattr(kind, '__name__', kind)}, got {value!r}"
+            )
     result = dict(values)
     space = data.get("space")
     if not isinstance(space, str):

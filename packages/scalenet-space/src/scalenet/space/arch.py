@@ -130,8 +130,12 @@ class StageSpec:
         for token in text.split("-"):
             match = _BLOCK_RE.match(token.strip())
             if match is None:
-                raise ValueError(f"block: cannot parse {token!r} (expected e.g. 'k5e6se' or 'k3e3')")
-            block = BlockSpec(int(match.group("k")), int(match.group("e")), match.group("se") is not None)
+                raise ValueError(
+                    f"block: cannot parse {token!r} (expected e.g. 'k5e6se' or 'k3e3')"
+                )
+            block = BlockSpec(
+                int(match.group("k")), int(match.group("e")), match.group("se") is not None
+            )
             repeat = int(match.group("rep") or 1)
             if repeat < 1:
                 raise ValueError(f"block: repeat count must be >= 1 in {token!r}")

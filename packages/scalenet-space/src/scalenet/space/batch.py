@@ -82,10 +82,12 @@ class PathBatch:
             [(p.scaling.depth, p.scaling.width, p.scaling.resolution) for p in paths],
             dtype=np.float64,
         ).reshape(size, 3)
-        return cls(depths, kernels, expands, se, out_chs, *(scalings[:, i].copy() for i in range(3)))
+        return cls(
+            depths, kernels, expands, se, out_chs, *(scalings[:, i].copy() for i in range(3))
+        )
 
     def path(self, index: int, space: SearchSpace | None = None) -> Path:
-        """Unpack path ``index``; with ``space``, channel overrides equal to its defaults are dropped."""
+        """Unpack path ``index``; with ``space``, overrides equal to its defaults are dropped."""
         stages = []
         for col in range(self.depths.shape[1]):
             blocks = tuple(

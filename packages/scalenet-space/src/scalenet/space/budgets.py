@@ -59,7 +59,7 @@ class Budgets:
         return (2**scaling_stage) * self.f0
 
     def tolerance_at(self, scaling_stage: int) -> int:
-        """tolerance * 2**j."""
+        """Tolerance * 2**j."""
         return (2**scaling_stage) * self.tolerance if scaling_stage >= 0 else 0
 
     @property
@@ -146,7 +146,7 @@ def compute_budgets(
     if unit < 1:
         raise ValueError(f"unit must be >= 1, got {unit}")
     mean = mean_base_flops(space, samples, np.random.default_rng(seed))
-    f0 = max(unit, int(round(mean / unit)) * unit)
+    f0 = max(unit, round(mean / unit) * unit)
     return Budgets(
         f0=f0,
         max_stage=space.scaling.max_stage if max_stage is None else max_stage,

@@ -26,7 +26,8 @@ def resolve_path(arch: str, scaling: Scaling | None = None) -> Path:
 
     Args:
         arch: A preset name, an architecture or path string, or a ``.json`` file holding a path
-            (``{"path": ...}`` or ``{"base": ..., "scaling": ...}``) or an arch (``{"stages": ...}``).
+            (``{"path": ...}`` or ``{"base": ..., "scaling": ...}``) or an arch
+            (``{"stages": ...}``).
         scaling: Overrides the path's scaling when given.
     """
     if arch in ARCH_PRESETS:
@@ -133,7 +134,8 @@ def _cmd_budgets(args: argparse.Namespace) -> None:
     budgets = compute_budgets(space, samples=args.samples, seed=args.seed)
     lines = [
         f"space       {space.name}",
-        f"mean_flops  {budgets.mean_flops:,.0f} over {budgets.samples:,} base models (seed {args.seed})",
+        f"mean_flops  {budgets.mean_flops:,.0f} over {budgets.samples:,} base models "
+        f"(seed {args.seed})",
         f"f0          {budgets.f0:,} (multiple of {budgets.unit:,})",
     ]
     lines += [
@@ -197,7 +199,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add_common(cmd: argparse.ArgumentParser) -> None:
-        cmd.add_argument("--space", default="imagenet", help=f"one of {list_spaces()} or a YAML file")
+        cmd.add_argument(
+            "--space", default="imagenet", help=f"one of {list_spaces()} or a YAML file"
+        )
         cmd.add_argument("--json", action="store_true", help="machine-readable output")
 
     for name, helptext in (("flops", "FLOPs and params of a path"), ("show", "layer table")):
@@ -207,7 +211,9 @@ def _build_parser() -> argparse.ArgumentParser:
         )
         cmd.add_argument("--depth", "-d", type=_positive_float, help="depth coefficient d")
         cmd.add_argument("--width", "-w", type=_positive_float, help="width coefficient w")
-        cmd.add_argument("--resolution", "-r", type=_positive_float, help="resolution coefficient r")
+        cmd.add_argument(
+            "--resolution", "-r", type=_positive_float, help="resolution coefficient r"
+        )
         add_common(cmd)
     budgets = sub.add_parser("budgets", help="FLOPs budgets f_0..f_M by Monte Carlo")
     budgets.add_argument("--samples", type=int, default=MIN_SAMPLES, help="base models to draw")

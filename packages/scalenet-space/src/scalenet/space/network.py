@@ -26,7 +26,7 @@ from scalenet.space.rules import (
 )
 from scalenet.space.space import SearchSpace
 
-__all__ = ["LayerSpec", "NetworkSpec", "expand_path", "scaled_depths", "scaled_blocks"]
+__all__ = ["LayerSpec", "NetworkSpec", "expand_path", "scaled_blocks", "scaled_depths"]
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,14 @@ def expand_path(space: SearchSpace, path: Path) -> NetworkSpec:
             stride = choices.stride if block_index == 1 else 1
             out_size = conv_out_size(size, stride)
             flops, params = mbconv_cost(
-                in_chs, out_chs, block.expand, block.kernel, block.se, size, out_size, space.se_ratio
+                in_chs,
+                out_chs,
+                block.expand,
+                block.kernel,
+                block.se,
+                size,
+                out_size,
+                space.se_ratio,
             )
             layers.append(
                 LayerSpec(

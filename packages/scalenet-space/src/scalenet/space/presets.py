@@ -13,9 +13,7 @@ from scalenet.space.arch import BaseArch, Path, Scaling
 __all__ = ["ARCH_PRESETS", "TABLE3_STRATEGIES", "get_arch", "scalenet_path"]
 
 ARCH_PRESETS: dict[str, str] = {
-    "efficientnet_b0": (
-        "k3e1se/c24:k3e6se*2/k5e6se*2/k3e6se*3/c112:k5e6se*3/k5e6se*4/k3e6se"
-    ),
+    "efficientnet_b0": ("k3e1se/c24:k3e6se*2/k5e6se*2/k3e6se*3/c112:k5e6se*3/k5e6se*4/k3e6se"),
     "scalenet_s0": (
         "k5e1se/k5e6se/k7e6se-k7e6se-k5e6se-k3e6se/k5e6se*2/k7e6se*2/k7e6se-k5e6se-k7e6se/k5e6se"
     ),

@@ -11,7 +11,7 @@ and timm). Parameters include BN affine pairs (2 per channel) and biases.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +26,8 @@ __all__ = [
     "se_channels",
 ]
 
-IntLike = TypeVar("IntLike", int, npt.NDArray[np.int64])
+#: A Python int or an int64 array: each rule applies elementwise to arrays.
+IntLike: TypeAlias = Any
 
 #: Products such as 40 * 1.2 are rounded to this many decimals before ceil/floor, because in
 #: binary floating point 40 * 1.2 == 48.00000000000001 and a bare ceil would give 49.
@@ -44,14 +45,14 @@ def scale_ceil(value: IntLike, coefficient: float | npt.NDArray[np.float64]) -> 
         The scaled value, same kind as ``value``.
     """
     if isinstance(value, (int, np.integer)) and isinstance(coefficient, (int, float)):
-        return int(np.ceil(round(int(value) * float(coefficient), SCALE_DECIMALS)))  # type: ignore[return-value]
+        return int(np.ceil(round(int(value) * float(coefficient), SCALE_DECIMALS)))
     product = np.round(np.asarray(value) * np.asarray(coefficient), SCALE_DECIMALS)
-    return np.ceil(product).astype(np.int64)  # type: ignore[return-value]
+    return np.ceil(product).astype(np.int64)
 
 
 def conv_out_size(size: IntLike, stride: int | npt.NDArray[np.int64]) -> IntLike:
     """Spatial side after a convolution with 'same' padding (k // 2): ceil(size / stride)."""
-    return -(-size // stride)  # type: ignore[return-value,operator]
+    return -(-size // stride)
 
 
 def se_channels(in_chs: IntLike, se_ratio: float) -> IntLike:
@@ -61,13 +62,18 @@ def se_channels(in_chs: IntLike, se_ratio: float) -> IntLike:
     its hidden width.
     """
     if isinstance(in_chs, (int, np.integer)):
-        return max(1, int(np.floor(round(int(in_chs) * se_ratio, SCALE_DECIMALS))))  # type: ignore[return-value]
+        return max(1, int(np.floor(round(int(in_chs) * se_ratio, SCALE_DECIMALS))))
     squeezed = np.floor(np.round(np.asarray(in_chs) * se_ratio, SCALE_DECIMALS)).astype(np.int64)
-    return np.maximum(1, squeezed)  # type: ignore[return-value]
+    return np.maximum(1, squeezed)
 
 
 def conv_bn_cost(
-    in_chs: IntLike, out_chs: IntLike, kernel: IntLike, out_size: IntLike, *, depthwise: bool = False
+    in_chs: IntLike,
+    out_chs: IntLike,
+    kernel: IntLike,
+    out_size: IntLike,
+    *,
+    depthwise: bool = False,
 ) -> tuple[IntLike, IntLike]:
     """MACs and parameters of a bias-free convolution followed by BatchNorm.
 
@@ -84,7 +90,7 @@ def conv_bn_cost(
     per_position = (out_chs if depthwise else in_chs * out_chs) * kernel * kernel
     macs = per_position * out_size * out_size
     params = per_position + 2 * out_chs
-    return macs, params  # type: ignore[return-value]
+    return macs, params
 
 
 def mbconv_cost(
@@ -115,10 +121,12 @@ def mbconv_cost(
     se_params = 2 * mid_chs * squeeze + squeeze + mid_chs
     proj_macs, proj_params = conv_bn_cost(mid_chs, out_chs, 1, out_size)
     macs = np.where(has_expand, exp_macs, 0) + dw_macs + np.where(se, se_macs, 0) + proj_macs
-    params = np.where(has_expand, exp_params, 0) + dw_params + np.where(se, se_params, 0) + proj_params
+    params = (
+        np.where(has_expand, exp_params, 0) + dw_params + np.where(se, se_params, 0) + proj_params
+    )
     if np.ndim(macs) == 0:
-        return int(macs), int(params)  # type: ignore[return-value]
-    return macs.astype(np.int64), params.astype(np.int64)  # type: ignore[return-value]
+        return int(macs), int(params)
+    return macs.astype(np.int64), params.astype(np.int64)
 
 
 def classifier_cost(in_features: int, num_classes: int) -> tuple[int, int]:

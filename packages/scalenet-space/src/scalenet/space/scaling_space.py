@@ -20,7 +20,9 @@ _GRID_DECIMALS = 6
 _DIMENSIONS = ("depth", "width", "resolution")
 
 
-def grid_from_range(minimum: float, step: float, maximum: float, *, where: str = "grid") -> tuple[float, ...]:
+def grid_from_range(
+    minimum: float, step: float, maximum: float, *, where: str = "grid"
+) -> tuple[float, ...]:
     """Return ``minimum, minimum + step, ..., maximum`` (both ends included).
 
     Values are rounded to 6 decimals so that 1.04 + 3 * 0.04 is exactly 1.16.
@@ -77,7 +79,9 @@ class ScalingStageGrid:
         """Every (d, w, r) of the grid, depth-major."""
         return [
             Scaling(depth, width, resolution)
-            for depth, width, resolution in itertools.product(self.depth, self.width, self.resolution)
+            for depth, width, resolution in itertools.product(
+                self.depth, self.width, self.resolution
+            )
         ]
 
     def contains(self, scaling: Scaling) -> bool:

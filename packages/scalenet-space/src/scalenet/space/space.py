@@ -140,7 +140,9 @@ class SearchSpace:
     def problems(self, arch: BaseArch) -> list[str]:
         """Everything that keeps ``arch`` out of this space, one line each (empty if none)."""
         if len(arch.stages) != self.num_stages:
-            return [f"arch has {len(arch.stages)} stages, space {self.name!r} has {self.num_stages}"]
+            return [
+                f"arch has {len(arch.stages)} stages, space {self.name!r} has {self.num_stages}"
+            ]
         found = []
         for index, (stage, choices) in enumerate(zip(arch.stages, self.stages, strict=True), 1):
             if not choices.min_depth <= stage.depth <= choices.max_depth:
@@ -222,7 +224,8 @@ class SearchSpace:
         unknown = sorted(set(data) - _SPACE_KEYS)
         if unknown:
             raise ValueError(
-                f"{source}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_SPACE_KEYS))}"
+                f"{source}: unknown key(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(sorted(_SPACE_KEYS))}"
             )
         required = _SPACE_KEYS - {"description", "stem_stride", "activation", "gate", "se_ratio"}
         missing = sorted(required - set(data))
@@ -236,7 +239,9 @@ class SearchSpace:
             raise ValueError(f"{source}: stages is empty")
         scaling = data["scaling"]
         if not isinstance(scaling, dict) or set(scaling) != {"depth", "width", "resolution"}:
-            raise ValueError(f"{source}: scaling must have exactly the keys depth, width, resolution")
+            raise ValueError(
+                f"{source}: scaling must have exactly the keys depth, width, resolution"
+            )
         try:
             scaling_space = ScalingSpace.from_ranges(
                 scaling["depth"], scaling["width"], scaling["resolution"]
@@ -245,7 +250,14 @@ class SearchSpace:
             raise ValueError(f"{source}: {error}") from None
         fields = {
             key: _positive_int(data[key], f"{source}: {key}")
-            for key in ("resolution", "in_chs", "stem_chs", "head_chs", "num_classes", "budget_unit")
+            for key in (
+                "resolution",
+                "in_chs",
+                "stem_chs",
+                "head_chs",
+                "num_classes",
+                "budget_unit",
+            )
         }
         tolerance = _positive_int(data["budget_tolerance"], f"{source}: budget_tolerance")
         se_ratio = float(data.get("se_ratio", 0.25))

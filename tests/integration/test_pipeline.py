@@ -1,0 +1,39 @@
+import json
+
+import pytest
+
+
+def test_budgets_stage_and_noop_second_run(project):
+    first = project.dvc("repro", "budgets")
+    assert "Running stage 'budgets'" in first.stdout
+    budgets = json.loads((project.root / "outputs/budgets.json").read_text())
+    assert budgets["space"] == "fmnist"
+    assert budgets["f0"] == 4_000_000
+    assert budgets["budgets"] == {"0": 4_000_000, "1": 8_000_000, "2": 16_000_000, "3": 32_000_000}
+    second = project.dvc("repro", "budgets")
+    assert "Running stage" not in second.stdout
+    assert "didn't change" in second.stdout or "up to date" in second.stdout
+    metrics = project.dvc("metrics", "show", "--json")
+    assert "4000000" in metrics.stdout
+
+
+def test_changed_param_reruns_the_stage(project):
+    project.dvc("repro", "budgets")
+    project.set_params({"budgets": {"seed": 1}})
+    rerun = project.dvc("repro", "budgets")
+    assert "Running stage 'budgets'" in rerun.stdout
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"budgets": {"sampels": 5}}, "unknown key(s) budgets.sampels"),
+        ({"budgets": {"samples": "many"}}, "budgets.samples must be int"),
+        ({"budgets": {"samples": 10}}, "samples must be >= 100,000"),
+    ],
+)
+def test_bad_params_fail_with_the_key_name(project, overrides, message):
+    project.set_params(overrides)
+    result = project.dvc("repro", "budgets", check=False)
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
