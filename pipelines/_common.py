@@ -7,12 +7,12 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """Exit with status 2 and one line on stderr."""
     print(f"{Path(sys.argv[0]).stem}: error: {message}", file=sys.stderr)
     sys.exit(2)

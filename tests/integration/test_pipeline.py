@@ -37,3 +37,13 @@ def test_bad_params_fail_with_the_key_name(project, overrides, message):
     result = project.dvc("repro", "budgets", check=False)
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
+
+
+def test_sampling_stage(project):
+    project.set_params({"sampling": {"paths": 20_000}})
+    project.dvc("repro", "sampling")
+    stats = json.loads((project.root / "outputs/sampling/stats.json").read_text())
+    assert (project.root / "outputs/sampling/distribution.png").stat().st_size > 10_000
+    assert "Running stage" not in project.dvc("repro", "sampling").stdout
+    assert abs(stats["samplers"]["hss"]["stage_share"]["0"] - 0.25) < 0.02
+    assert stats["samplers"]["uniform"]["paths"] == 20_000

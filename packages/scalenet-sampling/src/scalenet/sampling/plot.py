@@ -1,0 +1,106 @@
+"""The Fig. 1-style picture: FLOPs histograms of the samplers overlaid, budgets as lines.
+
+Needs matplotlib (``pip install scalenet-sampling[plot]``); it is imported only here.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path as FilePath
+
+import numpy as np
+
+from scalenet.sampling.simulate import SimulationStats
+from scalenet.space import Budgets
+
+__all__ = ["plot_distribution", "require_matplotlib"]
+
+_COLOURS = {"hss": "tab:blue", "uniform": "tab:orange"}
+_LABELS = {"hss": "HSS (hierarchical)", "uniform": "uniform"}
+
+
+def require_matplotlib() -> None:
+    """Raise a one-line ValueError if matplotlib is missing (check before long work)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            "matplotlib is needed for the PNG: pip install 'scalenet-sampling[plot]'"
+        ) from None
+
+
+def plot_distribution(
+    results: Mapping[str, SimulationStats],
+    budgets: Budgets,
+    path: str | os.PathLike[str],
+    *,
+    title: str = "",
+    per_stage: bool = True,
+) -> FilePath:
+    """Write a PNG overlaying the samplers' FLOPs histograms (log x axis) with f_j as lines.
+
+    Each histogram is drawn as the share of its paths per bin (bins are equal in log FLOPs), so
+    samplers with different path counts compare. The tolerance window f_j +- tol_j is shaded.
+    With ``per_stage``, HSS's per-scaling-stage histograms are drawn as thin lines (the
+    single-modal components of Fig. 1).
+
+    Returns:
+        The path written (atomically: temporary file, then rename).
+    """
+    require_matplotlib()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not results:
+        raise ValueError("results: nothing to plot")
+    figure, axes = plt.subplots(figsize=(9, 4.8), dpi=120)
+    edges = np.asarray(next(iter(results.values())).bin_edges)
+    for name, stats in results.items():
+        colour = _COLOURS.get(name)
+        share = np.asarray(stats.counts, dtype=float) / stats.paths
+        axes.stairs(
+            share, edges, fill=name == "hss", alpha=0.35 if name == "hss" else 1.0,
+            color=colour, linewidth=1.8, label=f"{_LABELS.get(name, name)} ({stats.paths:,} paths)",
+        )  # fmt: skip
+        if per_stage and name == "hss":
+            for j, row in enumerate(stats.stage_counts):
+                axes.stairs(
+                    np.asarray(row, dtype=float) / stats.paths, edges, color=colour,
+                    linewidth=0.8, linestyle=":", label="HSS per scaling stage" if j == 0 else None,
+                )  # fmt: skip
+    top = axes.get_ylim()[1]
+    for j, budget in enumerate(budgets.values):
+        tolerance = budgets.tolerance_at(j)
+        axes.axvspan(budget - tolerance, budget + tolerance, color="0.85", zorder=0)
+        axes.axvline(budget, color="black", linestyle="--", linewidth=1.0, zorder=1)
+        axes.text(budget, top * 0.98, f" f{j}", va="top", ha="left", fontsize=9)
+    axes.set_xscale("log")
+    # The shared edges span f_0 / 8 .. f_M * 8; show only the populated part (and every budget).
+    populated = np.flatnonzero(np.sum([stats.counts for stats in results.values()], axis=0))
+    if populated.size:
+        low = min(edges[populated[0]], budgets.values[0] / 1.5)
+        high = max(edges[populated[-1] + 1], budgets.values[-1] * 1.5)
+        axes.set_xlim(low, high)
+    axes.set_xlabel("FLOPs (multiply-accumulates, log scale)")
+    axes.set_ylabel("share of paths per bin")
+    axes.set_title(title or "Sampling distribution: HSS vs uniform (supplementary Fig. 1)")
+    axes.legend(loc="upper right", fontsize=8)
+    figure.tight_layout()
+
+    target = FilePath(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
+    os.close(handle)
+    os.chmod(temp, 0o644)  # mkstemp creates 0600; outputs are meant to be shared
+    try:
+        figure.savefig(temp, format="png")
+        os.replace(temp, target)
+    finally:
+        plt.close(figure)
+        if os.path.exists(temp):
+            os.unlink(temp)
+    return target

@@ -1,0 +1,265 @@
+"""Model families S0..SK: searched strategies generalized to larger stages, or compound scaling.
+
+:func:`build_family` takes a base model, its searched strategies S_1..S_M and a target K > M:
+stage 0 is the base model, stages 1..M keep the searched strategies, and each stage j in M+1..K
+gets the fitted strategy f(j) projected onto f_j = 2^j f0 (:mod:`scalenet.scaling.projection`).
+:func:`compound_family` builds the EfficientNet-style baseline on the same base model and budgets.
+:func:`write_family` writes one path file per member (``S<j>.json``: the path string and JSON
+with FLOPs, parameters and resolution, readable by ``scalenet-space flops S<j>.json``), the whole
+family as ``family.json`` and a markdown table ``family.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path as FilePath
+from typing import Any
+
+from scalenet.scaling._io import write_json_atomic, write_text_atomic
+from scalenet.scaling.compound import EFFICIENTNET, CompoundCoefficients, solve_phi
+from scalenet.scaling.fit import DEFAULT_FUNCTION, StrategyFit, fit_strategies
+from scalenet.scaling.projection import DEFAULT_PROJECT, Projection, project_to_budget
+from scalenet.space import BaseArch, Cost, Path, Scaling, SearchSpace, count
+
+__all__ = ["Family", "FamilyMember", "build_family", "compound_family", "write_family"]
+
+#: Member kinds.
+KINDS = ("base", "searched", "generalized", "compound")
+
+
+@dataclass(frozen=True)
+class FamilyMember:
+    """One model S_j of a family.
+
+    Attributes:
+        stage: Scaling stage j.
+        kind: ``base``, ``searched``, ``generalized`` or ``compound``.
+        path: Base model and strategy.
+        cost: FLOPs, parameters and input side.
+        budget: The budget f_j = 2^j f0.
+        projection: For generalized members, the fitted strategy before and after projection.
+        phi: For compound members, the solved phi.
+    """
+
+    stage: int
+    kind: str
+    path: Path
+    cost: Cost
+    budget: int
+    projection: Projection | None = None
+    phi: float | None = None
+
+    @property
+    def rel_error(self) -> float:
+        """(FLOPs - f_j) / f_j."""
+        return (self.cost.flops - self.budget) / self.budget
+
+    def to_json(self) -> dict[str, Any]:
+        """The member's path file: path string and JSON, FLOPs, parameters, resolution, budget."""
+        data: dict[str, Any] = {
+            "name": f"S{self.stage}",
+            "stage": self.stage,
+            "kind": self.kind,
+            **self.path.to_json(),
+            "flops": self.cost.flops,
+            "params": self.cost.params,
+            "resolution": self.cost.resolution,
+            "budget": self.budget,
+            "rel_error": self.rel_error,
+        }
+        if self.projection is not None:
+            data["projection"] = self.projection.to_json()
+        if self.phi is not None:
+            data["phi"] = self.phi
+        return data
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family S0..SK on one base model.
+
+    Attributes:
+        method: ``scalenet`` (searched + generalized) or ``compound``.
+        space: Name of the search space.
+        f0: Budget of stage 0; f_j = 2^j f0.
+        members: S0..SK in order.
+        fit: The generalization fit (``scalenet`` families).
+        project: The projection mode (``scalenet`` families).
+        coefficients: alpha, beta, gamma (``compound`` families).
+    """
+
+    method: str
+    space: str
+    f0: int
+    members: tuple[FamilyMember, ...]
+    fit: StrategyFit | None = None
+    project: str | None = None
+    coefficients: CompoundCoefficients | None = None
+
+    @property
+    def base(self) -> BaseArch:
+        """The shared base model."""
+        return self.members[0].path.base
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form (``family.json``)."""
+        data: dict[str, Any] = {
+            "method": self.method,
+            "space": self.space,
+            "f0": self.f0,
+            "base": self.base.encode(),
+            "members": [member.to_json() for member in self.members],
+        }
+        if self.fit is not None:
+            data["fit"] = self.fit.to_json()
+        if self.project is not None:
+            data["project"] = self.project
+        if self.coefficients is not None:
+            data["coefficients"] = self.coefficients.to_json()
+        return data
+
+    def to_markdown(self) -> str:
+        """A markdown table of the family (``family.md``)."""
+        if self.method == "scalenet" and self.fit is not None:
+            title = f"function `{self.fit.function}`, projection `{self.project}`"
+        else:
+            coeffs = self.coefficients or EFFICIENTNET
+            title = (
+                f"compound scaling, alpha {coeffs.alpha}, beta {coeffs.beta}, gamma {coeffs.gamma}"
+            )
+        lines = [
+            f"# Model family on `{self.space}` ({self.method}: {title})",
+            "",
+            f"Base model: `{self.base.encode()}`; budgets f_j = 2^j x {self.f0:,} FLOPs.",
+            "",
+            "| model | kind | d | w | r | side (px) | MFLOPs | budget (MFLOPs) | error "
+            "| params (M) |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for m in self.members:
+            s = m.path.scaling
+            lines.append(
+                f"| S{m.stage} | {m.kind} | {s.depth:.3f} | {s.width:.3f} | {s.resolution:.3f} "
+                f"| {m.cost.resolution} | {m.cost.flops / 1e6:,.1f} | {m.budget / 1e6:,.1f} "
+                f"| {100 * m.rel_error:+.2f} % | {m.cost.params / 1e6:.3f} |"
+            )
+        generalized = [m for m in self.members if m.projection is not None]
+        if generalized:
+            lines += [
+                "",
+                "Generalized stages, fitted strategy before projection:",
+                "",
+                "| model | fitted d | fitted w | fitted r | MFLOPs before | error before |",
+                "|---|---:|---:|---:|---:|---:|",
+            ]
+            for m in generalized:
+                p = m.projection
+                assert p is not None
+                lines.append(
+                    f"| S{m.stage} | {p.before.depth:.3f} | {p.before.width:.3f} "
+                    f"| {p.before.resolution:.3f} | {p.flops_before / 1e6:,.1f} "
+                    f"| {100 * p.rel_error_before:+.2f} % |"
+                )
+        return "\n".join(lines) + "\n"
+
+
+def _check_stages(max_stage: int, num_searched: int) -> None:
+    if num_searched < 1:
+        raise ValueError("family: needs at least one searched strategy (stage 1)")
+    if max_stage < num_searched:
+        raise ValueError(f"family: stages K = {max_stage} must be >= M = {num_searched}")
+
+
+def build_family(
+    space: SearchSpace,
+    base: BaseArch,
+    strategies: Sequence[Scaling],
+    max_stage: int,
+    f0: int,
+    *,
+    function: str = DEFAULT_FUNCTION,
+    project: str = DEFAULT_PROJECT,
+) -> Family:
+    """S0..SK from the searched strategies S_1..S_M (K = ``max_stage`` >= M).
+
+    Args:
+        space: The search space.
+        base: The searched base model.
+        strategies: S_1..S_M.
+        max_stage: K.
+        f0: Stage-0 budget; stage j's budget is 2^j f0.
+        function: Generalization function fitted to S_1..S_M.
+        project: Projection mode of the generalized stages (``r``, ``all`` or ``none``).
+    """
+    _check_stages(max_stage, len(strategies))
+    if f0 <= 0:
+        raise ValueError(f"family: f0 must be > 0, got {f0}")
+    space.check_shape(base)
+    fit = fit_strategies(strategies, function)
+    members = [FamilyMember(0, "base", Path(base), count(space, Path(base)), f0)]
+    for stage, scaling in enumerate(strategies, start=1):
+        path = Path(base, scaling)
+        members.append(FamilyMember(stage, "searched", path, count(space, path), 2**stage * f0))
+    for stage in range(len(strategies) + 1, max_stage + 1):
+        budget = 2**stage * f0
+        projection = project_to_budget(space, base, fit.predict(stage), budget, project)
+        members.append(
+            FamilyMember(
+                stage,
+                "generalized",
+                Path(base, projection.after),
+                projection.cost_after,
+                budget,
+                projection=projection,
+            )
+        )
+    return Family(
+        method="scalenet",
+        space=space.name,
+        f0=f0,
+        members=tuple(members),
+        fit=fit,
+        project=project,
+    )
+
+
+def compound_family(
+    space: SearchSpace,
+    base: BaseArch,
+    max_stage: int,
+    f0: int,
+    coeffs: CompoundCoefficients = EFFICIENTNET,
+) -> Family:
+    """The EfficientNet-style family: S_j = (alpha^phi_j, beta^phi_j, gamma^phi_j) nearest f_j."""
+    if max_stage < 0:
+        raise ValueError(f"family: stages K must be >= 0, got {max_stage}")
+    if f0 <= 0:
+        raise ValueError(f"family: f0 must be > 0, got {f0}")
+    space.check_shape(base)
+    members = [FamilyMember(0, "base", Path(base), count(space, Path(base)), f0)]
+    for stage in range(1, max_stage + 1):
+        budget = 2**stage * f0
+        phi, cost = solve_phi(space, base, budget, coeffs, start=float(stage))
+        members.append(
+            FamilyMember(stage, "compound", Path(base, coeffs.scaling(phi)), cost, budget, phi=phi)
+        )
+    return Family(
+        method="compound", space=space.name, f0=f0, members=tuple(members), coefficients=coeffs
+    )
+
+
+def write_family(family: Family, out_dir: str | FilePath) -> list[FilePath]:
+    """Write ``S<j>.json`` per member, ``family.json`` and ``family.md`` (atomically).
+
+    Returns:
+        The files written.
+    """
+    folder = FilePath(out_dir)
+    written = [
+        write_json_atomic(folder / f"S{member.stage}.json", member.to_json())
+        for member in family.members
+    ]
+    written.append(write_json_atomic(folder / "family.json", family.to_json()))
+    written.append(write_text_atomic(folder / "family.md", family.to_markdown()))
+    return written

@@ -1,0 +1,109 @@
+"""DVC stage `generalize`: searched strategies S_1..S_M -> model family S0..SK with the fit plot.
+
+Reads the search stage's output ({"base": <arch string>, "strategies": [{stage, depth, width,
+resolution}, ...]}) and the budgets stage's output; writes into --out: family.json, family.md,
+S<j>.json per member (path string + JSON, FLOPs, params, resolution), fit.json (every function's
+fit and leave-one-stage-out error, a DVC metric) and fit.png (each dimension vs j, a DVC plot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from _common import fail, load_params, write_json
+
+from scalenet.scaling import (
+    FUNCTION_NAMES,
+    PROJECT_MODES,
+    build_family,
+    compare_functions,
+    load_strategies,
+    write_family,
+)
+from scalenet.scaling.plot import plot_fit
+from scalenet.space import Budgets, load_space
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--search", default="outputs/search/result.json", help="search output")
+    parser.add_argument("--budgets", default="outputs/budgets.json")
+    parser.add_argument("--out", default="outputs/family")
+    args = parser.parse_args()
+    params = load_params(
+        args.params, "generalize", {"function": str, "stages": int, "project": str}
+    )
+    if params["function"] not in FUNCTION_NAMES:
+        fail(f"generalize.function {params['function']!r} not in {{{', '.join(FUNCTION_NAMES)}}}")
+    if params["project"] not in PROJECT_MODES:
+        fail(f"generalize.project {params['project']!r} not in {{{', '.join(PROJECT_MODES)}}}")
+    try:
+        space = load_space(params["space"])
+        searched = load_strategies(args.search)
+        if searched.base is None:
+            fail(f"{args.search}: needs a 'base' architecture")
+        assert searched.base is not None
+        space.validate(searched.base)
+        budgets_file = Path(args.budgets)
+        if not budgets_file.is_file():
+            fail(f"budgets file {args.budgets} does not exist (run the budgets stage)")
+        budgets_json = json.loads(budgets_file.read_text(encoding="utf-8"))
+        if budgets_json.get("space", space.name) != space.name:
+            fail(f"{args.budgets} is for space {budgets_json['space']!r}, not {space.name!r}")
+        budgets = Budgets.from_json(budgets_json)
+        stages = params["stages"]
+        if stages < searched.max_stage:
+            fail(f"generalize.stages = {stages} must be >= M = {searched.max_stage}")
+        family = build_family(
+            space,
+            searched.base,
+            searched.strategies,
+            stages,
+            budgets.f0,
+            function=params["function"],
+            project=params["project"],
+        )
+        comparison = compare_functions(searched.strategies) if searched.max_stage >= 2 else []
+    except (ValueError, json.JSONDecodeError) as error:
+        fail(str(error))
+    out = Path(args.out)
+    write_family(family, out)
+    write_json(
+        out / "fit.json",
+        {
+            "default": params["function"],
+            "functions": {
+                fit.function: {
+                    "fit_rmse": fit.rmse,
+                    "loso_rmse": loso.rmse,
+                    "loso_last_stage_rmse": loso.last_stage_rmse,
+                }
+                for fit, loso in comparison
+            },
+        },
+    )
+    fits = [fit for fit, _ in comparison] or ([family.fit] if family.fit else [])
+    plot_fit(
+        searched.strategies,
+        fits,
+        stages,
+        out / "fit.png",
+        family=family,
+        title=(
+            f"{space.name}: searched S1-S{searched.max_stage}, fits, "
+            f"projected S{searched.max_stage + 1}-S{stages}"
+        ),
+    )
+    worst = max((abs(m.rel_error) for m in family.members if m.projection), default=0.0)
+    print(
+        f"generalize: {space.name}, M = {searched.max_stage}, K = {stages}, function "
+        f"{params['function']}, project {params['project']}; worst projected FLOPs error "
+        f"{100 * worst:.2f} %; wrote {out}/"
+    )
+
+
+if __name__ == "__main__":
+    main()
