@@ -23,6 +23,7 @@ PACKAGES: dict[str, tuple[list[str], list[str], bool]] = {
     "space": ([], ["test"], False),
     "sampling": (["space"], ["test"], False),
     "scaling": (["space"], ["test"], False),
+    "search": (["space"], ["test"], False),
 }
 
 nox.options.sessions = [*PACKAGES, "integration", "lint", "typecheck"]

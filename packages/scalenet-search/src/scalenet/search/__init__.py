@@ -1,0 +1,69 @@
+"""scalenet.search: MCEA joint search of a base model and its scaling strategies, ranking metrics.
+
+numpy and DEAP only (never torch): the search sees an evaluator, any ``(BaseArch, Scaling) ->
+float`` callable; scalenet-supernet provides the real one, :mod:`scalenet.search.analytic` a
+zero-cost one with a known optimum.
+"""
+
+from scalenet.search.analytic import AnalyticEvaluator, make_analytic
+from scalenet.search.baseline import RandomSearchResult, random_search
+from scalenet.search.evaluator import (
+    BatchEvaluator,
+    CachedEvaluator,
+    Evaluator,
+    PathEvaluatorAdapter,
+    load_evaluator,
+    path_key,
+)
+from scalenet.search.flops import FlopsCounter
+from scalenet.search.genome import GenomeCodec
+from scalenet.search.mcea import (
+    MCEA,
+    MCEAConfig,
+    SearchResult,
+    StrategyChoice,
+    initial_strategies,
+    sample_feasible_bases,
+    scaling_step,
+)
+from scalenet.search.nsga import BaseStep, GenerationState
+from scalenet.search.ranking import (
+    RankingCoefficients,
+    average_ranks,
+    kendall_paper,
+    pearson,
+    ranking_coefficients,
+    spearman,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MCEA",
+    "AnalyticEvaluator",
+    "BaseStep",
+    "BatchEvaluator",
+    "CachedEvaluator",
+    "Evaluator",
+    "FlopsCounter",
+    "GenerationState",
+    "GenomeCodec",
+    "MCEAConfig",
+    "PathEvaluatorAdapter",
+    "RandomSearchResult",
+    "RankingCoefficients",
+    "SearchResult",
+    "StrategyChoice",
+    "average_ranks",
+    "initial_strategies",
+    "kendall_paper",
+    "load_evaluator",
+    "make_analytic",
+    "path_key",
+    "pearson",
+    "random_search",
+    "ranking_coefficients",
+    "sample_feasible_bases",
+    "scaling_step",
+    "spearman",
+]

@@ -1,0 +1,145 @@
+"""Ranking quality of a super-supernet: accuracy vs FLOPs of Q sampled paths (supplementary B).
+
+* :func:`pearson`: eq. 1, Cov(ACC, f) / (sigma_ACC sigma_f) (population moments; the ratio is
+  the same with sample moments).
+* :func:`spearman`: eq. 2, Pearson on the rank vectors, with tied values given their average rank
+  (the tie-aware form); ``method="eq3"`` uses eq. 3, 1 - 6 sum d_q^2 / (Q (Q^2 - 1)), which equals
+  eq. 2 only when all ranks are distinct (with ties it is the classic approximation and can differ).
+* :func:`kendall_paper`: eqs. 4-6, |(C - D) / (Q (Q - 1) / 2)| where C counts pairs with
+  (ACC_1 - ACC_2)(f_1 - f_2) > 0 and D the pairs with a product <= 0: **a tie in either vector
+  counts as discordant**, and the absolute value is taken. Without ties it equals |tau| of
+  ``scipy.stats.kendalltau`` (tau-b); with ties it differs: tau-b drops tied pairs from the
+  numerator and rescales the denominator by sqrt((n0 - n1)(n0 - n2)), while the paper's variant
+  lowers the score for every tie (and the absolute value can turn a score pushed below 0 by many
+  ties back into a positive one).
+
+Pearson and Spearman are returned signed (the paper reports positive values for accuracy rising
+with FLOPs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "RankingCoefficients",
+    "average_ranks",
+    "kendall_paper",
+    "pearson",
+    "ranking_coefficients",
+    "spearman",
+]
+
+ArrayLike = npt.ArrayLike
+_CHUNK = 1024
+
+
+def _vectors(
+    acc: ArrayLike, flops: ArrayLike
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    x = np.asarray(acc, dtype=np.float64).ravel()
+    y = np.asarray(flops, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"acc and flops must have the same length, got {x.size} and {y.size}")
+    if x.size < 2:
+        raise ValueError(f"need at least 2 paths, got {x.size}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("acc and flops must be finite numbers")
+    return x, y
+
+
+def pearson(acc: ArrayLike, flops: ArrayLike) -> float:
+    """Pearson coefficient rho_P (eq. 1).
+
+    Raises:
+        ValueError: If the lengths differ, fewer than 2 values, or a vector is constant.
+    """
+    x, y = _vectors(acc, flops)
+    dx, dy = x - x.mean(), y - y.mean()
+    denominator = np.sqrt(np.sum(dx * dx) * np.sum(dy * dy))
+    if denominator == 0:
+        raise ValueError("pearson: a vector is constant (zero standard deviation)")
+    return float(np.sum(dx * dy) / denominator)
+
+
+def average_ranks(values: ArrayLike) -> npt.NDArray[np.float64]:
+    """Ranks 1..Q, tied values sharing the mean of their ranks."""
+    data = np.asarray(values, dtype=np.float64).ravel()
+    order = np.argsort(data, kind="mergesort")
+    sorted_values = data[order]
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], data.size]
+    mean_rank = (starts + ends + 1) / 2.0  # ranks start..end-1 (0-based) -> mean + 1
+    ranks = np.empty(data.size, dtype=np.float64)
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks
+
+
+def spearman(acc: ArrayLike, flops: ArrayLike, *, method: str = "ranks") -> float:
+    """Spearman coefficient rho_S.
+
+    Args:
+        acc: Accuracies.
+        flops: FLOPs.
+        method: ``"ranks"`` (eq. 2 on average ranks: exact with ties) or ``"eq3"`` (eq. 3).
+
+    Raises:
+        ValueError: If ``method`` is unknown or the inputs are invalid.
+    """
+    x, y = _vectors(acc, flops)
+    rank_x, rank_y = average_ranks(x), average_ranks(y)
+    if method == "ranks":
+        return pearson(rank_x, rank_y)
+    if method == "eq3":
+        size = x.size
+        return float(1.0 - 6.0 * np.sum((rank_x - rank_y) ** 2) / (size * (size * size - 1)))
+    raise ValueError(f"spearman method {method!r} not in {{ranks, eq3}}")
+
+
+def kendall_paper(acc: ArrayLike, flops: ArrayLike) -> float:
+    """The paper's Kendall variant tau (eqs. 4-6): ties are discordant, absolute value.
+
+    O(Q^2) pairs, vectorized in row blocks (Q = 6,000 takes well under a second).
+    """
+    x, y = _vectors(acc, flops)
+    size = x.size
+    concordant = 0
+    for start in range(0, size, _CHUNK):
+        stop = min(size, start + _CHUNK)
+        # Signs, not the raw product: the product of two tiny differences can underflow to 0.
+        product = np.sign(x[start:stop, None] - x[None, :]) * np.sign(
+            y[start:stop, None] - y[None, :]
+        )
+        upper = np.arange(start, stop)[:, None] < np.arange(size)[None, :]  # q1 < q2
+        concordant += int(np.count_nonzero((product > 0) & upper))
+    pairs = size * (size - 1) // 2
+    discordant = pairs - concordant
+    return abs(concordant - discordant) / pairs
+
+
+@dataclass(frozen=True)
+class RankingCoefficients:
+    """The three coefficients of supplementary B for Q paths."""
+
+    pearson: float
+    spearman: float
+    kendall: float
+    count: int
+
+    def to_json(self) -> dict[str, float | int]:
+        """JSON form (a DVC metric)."""
+        return {
+            "pearson": self.pearson,
+            "spearman": self.spearman,
+            "kendall": self.kendall,
+            "count": self.count,
+        }
+
+
+def ranking_coefficients(acc: ArrayLike, flops: ArrayLike) -> RankingCoefficients:
+    """Pearson (eq. 1), Spearman (eq. 2, tie-aware) and the paper's Kendall (eqs. 4-6)."""
+    x, y = _vectors(acc, flops)
+    return RankingCoefficients(pearson(x, y), spearman(x, y), kendall_paper(x, y), int(x.size))

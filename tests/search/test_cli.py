@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from scalenet.search.cli import load_config, main
+
+CONFIG = """
+space: fmnist
+budget_samples: 100000
+tolerance: 500000
+evaluator: scalenet.search.analytic:make_analytic
+P: 30
+N: 20
+T: 4
+K: 6
+seed: 3
+"""
+
+
+def test_mcea_cli_finds_the_optimum_and_resumes(tmp_path, capsys, analytic) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "search.yaml"
+    config.write_text(CONFIG)
+    out = tmp_path / "out"
+    assert main(["mcea", "--config", str(config), "--out", str(out), "--quiet"]) == 0
+    result = json.loads((out / "result.json").read_text())
+    base, strategies = analytic.optimum()
+    assert result["base"] == base.encode()
+    assert [(s["depth"], s["width"], s["resolution"]) for s in result["strategies"]] == [
+        (s.depth, s.width, s.resolution) for s in strategies
+    ]
+    assert result["budgets"]["f0"] == 4_000_000
+    assert len((out / "log.jsonl").read_text().splitlines()) == len(result["log"])
+    assert "fixed point" in capsys.readouterr().out or result["iterations"] == 4
+    assert main(["mcea", "--config", str(config), "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["base"] == base.encode()
+
+
+def test_config_shortcuts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "c.json"
+    config.write_text(
+        json.dumps({"space": "fmnist", "evaluator": "m:f", "P": 8, "mcea": {"generations": 2}})
+    )
+    parsed = load_config(config)
+    assert (
+        parsed.mcea.population == 8 and parsed.mcea.generations == 2 and parsed.mcea.iterations == 8
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("space: fmnist\nevaluator: m:f\npopulation: 3\n", "unknown key(s) population"),
+        ("space: fmnist\n", "evaluator must be a string"),
+        ("space: fmnist\nevaluator: m:f\nP: 1\n", "population must be an int >= 2"),
+        ("space: fmnist\nevaluator: m:f\nevaluator_call: x\n", "evaluator_call 'x' not in"),
+        ("space: fmnist\nevaluator: nope_module:f\n", "cannot import nope_module"),
+        ("space: fmnist\nevaluator: m:f\nbudgets: /nonexistent.json\n", "budgets file"),
+    ],
+)
+def test_mcea_bad_config_one_line(tmp_path, capsys, text: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    assert main(["mcea", "--config", str(config), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_rank_cli_formats(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
+    flops = rng.permutation(100).astype(float)
+    acc = flops / 100 + rng.normal(0, 0.1, 100)
+    (tmp_path / "acc.json").write_text(json.dumps(acc.tolist()))
+    np.save(tmp_path / "flops.npy", flops)
+    (tmp_path / "flops.txt").write_text("\n".join(str(float(v)) for v in flops) + "\n")
+    for flops_file in ("flops.npy", "flops.txt"):
+        assert (
+            main(
+                [
+                    "rank",
+                    "--acc",
+                    str(tmp_path / "acc.json"),
+                    "--flops",
+                    str(tmp_path / flops_file),
+                    "--json",
+                ]
+            )
+            == 0
+        )
+        report = json.loads(capsys.readouterr().out)
+        assert report["count"] == 100
+        assert report["pearson"] == pytest.approx(stats.pearsonr(acc, flops)[0])
+        assert report["kendall"] == pytest.approx(abs(stats.kendalltau(acc, flops)[0]))
+    assert (
+        main(["rank", "--acc", str(tmp_path / "acc.json"), "--flops", str(tmp_path / "flops.txt")])
+        == 0
+    )
+    assert "kendall" in capsys.readouterr().out
+
+
+def test_rank_cli_errors(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "a.txt").write_text("0.5\nabc\n")
+    (tmp_path / "b.txt").write_text("1\n2\n")
+    assert main(["rank", "--acc", str(tmp_path / "a.txt"), "--flops", str(tmp_path / "b.txt")]) == 2
+    assert "line 2: 'abc' is not a number" in capsys.readouterr().err
+    (tmp_path / "a.txt").write_text("0.5\n0.6\n0.7\n")
+    assert main(["rank", "--acc", str(tmp_path / "a.txt"), "--flops", str(tmp_path / "b.txt")]) == 2
+    assert "same length" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["rank", "--acc", "x"])
+    assert exit_info.value.code == 2

@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path as FilePath
+
+import numpy as np
+import pytest
+
+from scalenet.search import MCEA, MCEAConfig, SearchResult, random_search
+from scalenet.space import Path
+
+SMALL = MCEAConfig(population=30, generations=20, iterations=4, initial_bases=6, seed=3)
+
+
+@pytest.fixture(scope="module")
+def small_result(space, budgets, analytic) -> SearchResult:  # type: ignore[no-untyped-def]
+    return MCEA(space, budgets, analytic, SMALL).run()
+
+
+def test_finds_the_known_optimum(small_result, analytic) -> None:  # type: ignore[no-untyped-def]
+    base, strategies = analytic.optimum()
+    assert small_result.base == base
+    assert tuple(c.scaling for c in small_result.strategies) == strategies
+    assert small_result.mean_accuracy == pytest.approx(1.0)
+    assert all(c.fits for c in small_result.strategies)
+
+
+def test_beats_random_search_with_the_same_evaluations(
+    small_result, space, budgets, analytic
+) -> None:  # type: ignore[no-untyped-def]
+    for seed in range(3):
+        baseline = random_search(
+            space, budgets, analytic, small_result.evaluations, np.random.default_rng(seed)
+        )
+        assert baseline.evaluations <= small_result.evaluations
+        assert baseline.mean_accuracy < small_result.mean_accuracy - 0.02
+
+
+def test_log_and_counters(small_result, space, budgets) -> None:  # type: ignore[no-untyped-def]
+    log = small_result.log
+    assert log[0]["step"] == "initial" and log[0]["bases"] == 6
+    assert [r["iteration"] for r in log] == list(range(len(log)))
+    assert log[-1]["evaluations"] == small_result.evaluations
+    assert sum(r["evaluations_step"] for r in log) == small_result.evaluations
+    assert small_result.cache_hits > 0
+    for record in log[1:]:
+        assert budgets.fits(record["base_flops"], 0)
+        assert [s["stage"] for s in record["strategies"]] == [1, 2, 3]
+        assert record["generations"] == SMALL.generations
+    # Fixed point: the last iteration repeats the previous one.
+    if small_result.fixed_point:
+        assert log[-1]["base"] == log[-2]["base"]
+        assert log[-1]["strategies"] == log[-2]["strategies"]
+
+
+def test_same_seed_same_result_on_disk_or_not(space, budgets, analytic, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = MCEAConfig(
+        population=10, generations=3, iterations=2, initial_bases=3, seed=1, early_stop=False
+    )
+    first = MCEA(space, budgets, analytic, config).run()
+    second = MCEA(space, budgets, analytic, config, out_dir=str(tmp_path)).run()
+    assert first == second
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["iteration"] for line in lines] == [0, 1, 2]
+    # Running again in the same folder returns the finished result without evaluating.
+    third = MCEA(space, budgets, lambda b, s: 1 / 0, config, out_dir=str(tmp_path)).run()
+    assert third == first
+
+
+def test_refuses_a_state_of_another_config(space, budgets, analytic, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = MCEAConfig(population=6, generations=1, iterations=1, initial_bases=2)
+    MCEA(space, budgets, analytic, config, out_dir=str(tmp_path)).run()
+    other = MCEAConfig(population=6, generations=1, iterations=1, initial_bases=2, seed=9)
+    with pytest.raises(ValueError, match="different search"):
+        MCEA(space, budgets, analytic, other, out_dir=str(tmp_path)).run()
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="population must be an int >= 2"):
+        MCEAConfig(population=1)
+    with pytest.raises(ValueError, match="unknown MCEA key"):
+        MCEAConfig.from_json({"pop": 3})
+    assert MCEAConfig.from_json(
+        MCEAConfig(objective_weights=(1, 2, 3)).to_json()
+    ).objective_weights == (1.0, 2.0, 3.0)
+
+
+def test_no_fitting_strategy_takes_the_nearest(space, analytic) -> None:  # type: ignore[no-untyped-def]
+    from scalenet.search import CachedEvaluator, FlopsCounter, scaling_step
+    from scalenet.space import Budgets
+
+    tight = Budgets(f0=4_000_000, max_stage=3, tolerance=1)
+    base, _ = analytic.optimum()
+    choices, notes = scaling_step(
+        space, tight, base, CachedEvaluator(analytic), FlopsCounter(space)
+    )
+    assert len(notes) == 3 and "no strategy fits" in notes[0]
+    assert not any(choice.fits for choice in choices)
+    flops = FlopsCounter(space)
+    for choice in choices:
+        values = flops([Path(base, s) for s in space.scaling.strategies(choice.stage)])
+        assert choice.flops == int(values[np.argmin(np.abs(values - tight.budget(choice.stage)))])
+
+
+# -- kill and resume ------------------------------------------------------------------------
+
+RESUME_CONFIG = {
+    "space": "fmnist",
+    "budget_samples": 100000,
+    "tolerance": 500000,
+    "evaluator": "scalenet.search.analytic:make_analytic",
+    "P": 16,
+    "N": 6,
+    "T": 3,
+    "K": 4,
+    "seed": 11,
+    "mcea": {"early_stop": False},
+}
+
+
+def _command(config: FilePath, out: FilePath) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "scalenet.search.cli",
+        "mcea",
+        "--config",
+        str(config),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+
+
+def _phase(out: FilePath) -> tuple[str, int, int] | None:
+    try:
+        state = json.loads((out / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    generation = state["ga"]["generation"] if state.get("ga") else -1
+    return state["phase"], state["iteration"], generation
+
+
+def _kill_when(config: FilePath, out: FilePath, predicate, delay: float = 0.0) -> None:  # type: ignore[no-untyped-def]
+    process = subprocess.Popen(
+        _command(config, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        phase = _phase(out)
+        if phase is not None and predicate(phase):
+            break
+        time.sleep(0.005)
+    time.sleep(delay)
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def test_killed_search_resumes_to_the_same_result(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(RESUME_CONFIG))
+    reference = tmp_path / "reference"
+    subprocess.run(_command(config, reference), check=True, capture_output=True)
+    killed = tmp_path / "killed"
+    # Kill mid-way through the first base step, right after a scaling step is due, in the
+    # second iteration's NSGA-II, and at an arbitrary instant (possibly mid-write).
+    _kill_when(config, killed, lambda p: p[0] == "base" and p[1] == 1 and p[2] >= 2)
+    assert _phase(killed) is not None and _phase(killed)[0] != "done"
+    _kill_when(config, killed, lambda p: p[0] == "scaling")
+    _kill_when(config, killed, lambda p: p[1] == 2 and p[2] >= 3)
+    _kill_when(config, killed, lambda p: p[1] >= 2, delay=0.013)
+    assert _phase(killed)[0] != "done"
+    done = subprocess.run(_command(config, killed), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    expected = json.loads((reference / "result.json").read_text())
+    assert json.loads((killed / "result.json").read_text()) == expected
+    assert (killed / "log.jsonl").read_text() == (reference / "log.jsonl").read_text()
+    assert expected["iterations"] == 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_paper_settings_find_the_optimum(space, budgets, analytic, seed: int) -> None:  # type: ignore[no-untyped-def]
+    result = MCEA(space, budgets, analytic, MCEAConfig(seed=seed)).run()
+    assert (result.base, tuple(c.scaling for c in result.strategies)) == analytic.optimum()
