@@ -1,0 +1,88 @@
+"""ScaleNet data: FFCV ``.beton`` datasets from ImageFolder / IDX / numpy sources, and loaders.
+
+Writing needs FFCV (``pip install 'scalenet-data[ffcv]'``); reading works without it through the
+torchvision fallback loader, chosen automatically with a warning.
+"""
+
+from scalenet.data.beton import BetonInfo, BetonReader, inspect_beton
+from scalenet.data.errors import BetonError, DataError, FfcvUnavailableError
+from scalenet.data.loaders import (
+    DEFAULT_CROP_RATIO,
+    ImageLoader,
+    LoaderSpec,
+    eval_loader,
+    minival_loader,
+    resolve_backend,
+    train_loader,
+)
+from scalenet.data.sources import (
+    BUILTIN_CLASS_LISTS,
+    FASHION_MNIST_CLASSES,
+    ArraySource,
+    ImageFolderSource,
+    ImageSource,
+    builtin_class_list,
+    find_fashion_mnist,
+    idx_source,
+    read_class_list,
+    read_idx,
+)
+from scalenet.data.splits import DEFAULT_MINIVAL_PER_CLASS, minival_split
+from scalenet.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    BatchRandAugment,
+    normalize_batch,
+    resize_batch,
+)
+from scalenet.data.writer import (
+    Manifest,
+    SplitRecord,
+    ffcv_available,
+    prepare_dataset,
+    prepare_idx,
+    prepare_imagefolder,
+    write_beton,
+)
+
+__all__ = [
+    "BUILTIN_CLASS_LISTS",
+    "DEFAULT_CROP_RATIO",
+    "DEFAULT_MINIVAL_PER_CLASS",
+    "FASHION_MNIST_CLASSES",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ArraySource",
+    "BatchRandAugment",
+    "BetonError",
+    "BetonInfo",
+    "BetonReader",
+    "DataError",
+    "FfcvUnavailableError",
+    "ImageFolderSource",
+    "ImageLoader",
+    "ImageSource",
+    "LoaderSpec",
+    "Manifest",
+    "SplitRecord",
+    "builtin_class_list",
+    "eval_loader",
+    "ffcv_available",
+    "find_fashion_mnist",
+    "idx_source",
+    "inspect_beton",
+    "minival_loader",
+    "minival_split",
+    "normalize_batch",
+    "prepare_dataset",
+    "prepare_idx",
+    "prepare_imagefolder",
+    "read_class_list",
+    "read_idx",
+    "resize_batch",
+    "resolve_backend",
+    "train_loader",
+    "write_beton",
+]
+
+__version__ = "0.1.0"
