@@ -1,0 +1,189 @@
+"""Path evaluation: BN recalibration at the path's resolution, then top-1 on the mini-val set.
+
+BatchNorm running statistics of a weight-sharing network belong to no path, so each evaluation
+first re-estimates them for the path (cumulative average over a few training batches, resized to
+the path's resolution by the supernet), then measures top-1 accuracy. The supernet's own
+statistics are restored afterwards: evaluating never changes the supernet.
+
+:class:`SupernetEvaluator` is the evaluator scalenet-search expects: it accepts ``evaluator(path)``
+and ``evaluator(base, scaling)``, and caches results by path string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from scalenet.space import BaseArch, Path, Scaling
+from scalenet.supernet.model import SuperSupernet
+from scalenet.supernet.ops import DynamicBatchNorm2d
+
+__all__ = ["SupernetEvaluator", "recalibrate_bn", "top1"]
+
+Batches = Iterable[tuple[Tensor, Tensor]]
+
+
+def _as_batches(data: Batches | tuple[Tensor, Tensor], batch_size: int | None) -> Batches:
+    """Batches as given, or a ``(images, labels)`` tensor pair cut into ``batch_size`` chunks."""
+    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor):
+        images, labels = data
+        size = batch_size or len(images)
+        return [(images[i : i + size], labels[i : i + size]) for i in range(0, len(images), size)]
+    return data
+
+
+@torch.no_grad()
+def recalibrate_bn(supernet: SuperSupernet, batches: Batches, num_batches: int) -> int:
+    """Re-estimate BN statistics of the active path over ``num_batches`` batches.
+
+    Running statistics are reset, then accumulated as a cumulative average (momentum 1/(k+1)).
+    Only the active slices change. Returns the number of batches used.
+    """
+    norms = [module for module in supernet.modules() if isinstance(module, DynamicBatchNorm2d)]
+    momenta = [bn.momentum for bn in norms]
+    for bn in norms:
+        bn.reset_running_stats()
+    device = supernet.classifier.weight.device
+    was_training = supernet.training
+    supernet.train()
+    used = 0
+    try:
+        for images, _labels in batches:
+            if used >= num_batches:
+                break
+            for bn in norms:
+                bn.momentum = 1.0 / (used + 1)
+            supernet(images.to(device))
+            used += 1
+    finally:
+        for bn, momentum in zip(norms, momenta, strict=True):
+            bn.momentum = momentum
+        supernet.train(was_training)
+    return used
+
+
+@torch.no_grad()
+def _logits(supernet: SuperSupernet, batches: Batches) -> tuple[Tensor, Tensor]:
+    device = supernet.classifier.weight.device
+    outputs, targets = [], []
+    for images, labels in batches:
+        outputs.append(supernet(images.to(device)).float().cpu())
+        targets.append(labels.cpu())
+    return torch.cat(outputs), torch.cat(targets)
+
+
+def top1(logits: Tensor, labels: Tensor) -> float:
+    """Top-1 accuracy in percent."""
+    if len(labels) == 0:
+        raise ValueError("top1: no samples")
+    return float((logits.argmax(1) == labels).float().mean().item() * 100.0)
+
+
+class SupernetEvaluator:
+    """A path's mini-val top-1 (%) after BN recalibration; cached by path string.
+
+    Args:
+        supernet: The trained super-supernet.
+        train_batches: Re-iterable training batches for recalibration (or an ``(images, labels)``
+            tensor pair, cut with ``batch_size``); the first ``recalib_batches`` are used.
+        val_batches: Mini-val batches (or a tensor pair).
+        recalib_batches: Number of recalibration batches.
+        batch_size: Batch size when tensor pairs are given.
+        side: ``left``, ``right`` or ``both`` (mean logits of both sides, each recalibrated on its
+            own); None takes the supernet's ``eval_side``.
+
+    Example:
+        >>> evaluator = SupernetEvaluator(net, train_batches, val_batches, recalib_batches=10)
+        >>> evaluator(path)            # or evaluator(base_arch, scaling)
+        83.4
+    """
+
+    def __init__(
+        self,
+        supernet: SuperSupernet,
+        train_batches: Batches | tuple[Tensor, Tensor],
+        val_batches: Batches | tuple[Tensor, Tensor],
+        *,
+        recalib_batches: int = 10,
+        batch_size: int | None = None,
+        side: str | None = None,
+    ) -> None:
+        if recalib_batches < 0:
+            raise ValueError(f"recalib_batches must be >= 0, got {recalib_batches}")
+        self.supernet = supernet
+        self.train_batches = _as_batches(train_batches, batch_size)
+        self.val_batches = _as_batches(val_batches, batch_size)
+        self.recalib_batches = recalib_batches
+        self.side = supernet.eval_side if side is None else side
+        supernet.configure(Path(supernet.space.largest_arch()), self.side)  # checks the side
+        self.cache: dict[str, float] = {}
+        self.calls = 0
+
+    def __call__(
+        self, path_or_base: Path | BaseArch | str, scaling: Scaling | None = None
+    ) -> float:
+        """Top-1 (%) of a path, given as a Path, its string, or (BaseArch, Scaling)."""
+        path = _to_path(path_or_base, scaling)
+        key = path.encode()
+        self.calls += 1
+        if key not in self.cache:
+            self.cache[key] = self.evaluate(path)
+        return self.cache[key]
+
+    def evaluate_many(self, paths: Sequence[Path]) -> list[float]:
+        """Top-1 of several paths (cached)."""
+        return [self(path) for path in paths]
+
+    def evaluate(self, path: Path) -> float:
+        """Top-1 (%) of ``path`` without the cache; the supernet is left as it was found."""
+        supernet = self.supernet
+        previous = supernet.active
+        buffers = {
+            name: buffer.clone() for name, buffer in supernet.named_buffers() if "running_" in name
+        }
+        was_training = supernet.training
+        sides = ("left", "right") if self.side == "both" else (self.side,)
+        try:
+            summed: Tensor | None = None
+            labels: Tensor | None = None
+            for side in sides:
+                supernet.set_active(path, side)
+                recalibrate_bn(supernet, self.train_batches, self.recalib_batches)
+                supernet.eval()
+                logits, labels = _logits(supernet, self.val_batches)
+                summed = logits if summed is None else summed + logits
+            assert summed is not None and labels is not None
+            return top1(summed, labels)
+        finally:
+            with torch.no_grad():
+                for name, buffer in supernet.named_buffers():
+                    if name in buffers:
+                        buffer.copy_(buffers[name])
+            supernet.train(was_training)
+            if previous is not None:
+                supernet.set_active(previous.path, previous.side)
+
+    def stats(self) -> dict[str, Any]:
+        """Calls, cache size and hit count."""
+        return {
+            "calls": self.calls,
+            "cached": len(self.cache),
+            "hits": self.calls - len(self.cache),
+        }
+
+
+def _to_path(path_or_base: Path | BaseArch | str, scaling: Scaling | None) -> Path:
+    if isinstance(path_or_base, BaseArch):
+        return Path(path_or_base, scaling if scaling is not None else Scaling())
+    if scaling is not None:
+        raise TypeError("a scaling goes with a BaseArch, not with a Path")
+    if isinstance(path_or_base, str):
+        return Path.decode(path_or_base)
+    if isinstance(path_or_base, Path):
+        return path_or_base
+    raise TypeError(
+        f"expected a Path, its string or (BaseArch, Scaling), got {type(path_or_base).__name__}"
+    )

@@ -1,0 +1,417 @@
+"""The super-supernet: one weight-sharing network for every base model and scaling strategy.
+
+Sizing (from the space and its scaling space, DESIGN.md "Super-supernet"):
+
+* every stage holds ``ceil(n_max * d_max)`` block slots (eq. 14 at the largest depth);
+* every channel dimension holds ``ceil(c * w_max)`` channels (eq. 15 at the largest width), the
+  hidden width ``in * e_max``, the SE squeeze ``max(1, int(0.25 * in))`` of the largest input;
+* every depthwise conv holds the largest kernel; smaller ones are centre crops.
+
+A path activates (:meth:`SuperSupernet.set_active`) a prefix of block slots per stage and a slice
+of every channel dimension; the layer shapes are read from :func:`scalenet.space.expand_path`,
+never re-derived. ``forward`` resizes the batch to the path's resolution (eq. 16) and runs the
+active configuration without changing any module state (BN running statistics aside, in training
+mode, as with any BatchNorm).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from scalenet.space import LayerSpec, Path, SearchSpace, expand_path
+from scalenet.space.rules import scale_ceil, se_channels
+from scalenet.supernet.ops import (
+    DynamicBatchNorm2d,
+    DynamicConv2d,
+    DynamicDepthwiseConv2d,
+    DynamicLinear,
+    DynamicSqueezeExcite,
+    Side,
+    make_activation,
+)
+from scalenet.supernet.static import BilateralAverage, StaticNet, build_static, resize_to
+
+__all__ = [
+    "WIDTH_MODES",
+    "ActiveNetwork",
+    "DynamicMBConv",
+    "EvalSide",
+    "SuperSupernet",
+    "WidthMode",
+]
+
+WidthMode = Literal["bcnet", "left"]
+EvalSide = Literal["left", "right", "both"]
+WIDTH_MODES: tuple[str, ...] = ("bcnet", "left")
+
+
+@dataclass(frozen=True)
+class ActiveNetwork:
+    """The active configuration of the supernet (a plain value; forward only reads it).
+
+    Attributes:
+        path: The active path.
+        side: Channel side(s): ``left``, ``right`` or ``both`` (mean logits of both sides).
+        resolution: Input side in pixels.
+        stem: The stem layer.
+        blocks: Per stage, the layers of the active block slots (a prefix of the slots).
+        head: The head conv layer.
+    """
+
+    path: Path
+    side: EvalSide
+    resolution: int
+    stem: LayerSpec
+    blocks: tuple[tuple[LayerSpec, ...], ...]
+    head: LayerSpec
+
+
+class DynamicMBConv(nn.Module):
+    """An MBConv block slot with elastic widths, kernel, expand rate and SE.
+
+    Args:
+        max_in_chs: Input channel capacity.
+        max_out_chs: Output channel capacity.
+        max_expand: Largest expand rate (1: the slot has no expansion conv).
+        max_kernel: Largest depthwise kernel.
+        stride: Stride of the slot (the stage's stride for its first slot, else 1).
+        max_squeeze_chs: SE squeeze capacity (0: the slot has no SE).
+        activation: Block activation name.
+        gate: SE gate name.
+        se_activation: Activation inside SE.
+    """
+
+    def __init__(
+        self,
+        max_in_chs: int,
+        max_out_chs: int,
+        max_expand: int,
+        max_kernel: int,
+        stride: int,
+        max_squeeze_chs: int,
+        activation: str,
+        gate: str,
+        se_activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        max_mid_chs = max_in_chs * max_expand
+        self.max_in_chs = max_in_chs
+        self.max_mid_chs = max_mid_chs
+        self.max_out_chs = max_out_chs
+        self.stride = stride
+        self.conv_pw = DynamicConv2d(max_in_chs, max_mid_chs, 1) if max_expand > 1 else None
+        self.bn1 = DynamicBatchNorm2d(max_mid_chs) if max_expand > 1 else None
+        self.conv_dw = DynamicDepthwiseConv2d(max_mid_chs, max_kernel, stride)
+        self.bn2 = DynamicBatchNorm2d(max_mid_chs)
+        self.se = (
+            DynamicSqueezeExcite(max_mid_chs, max_squeeze_chs, se_activation, gate)
+            if max_squeeze_chs
+            else None
+        )
+        self.conv_pwl = DynamicConv2d(max_mid_chs, max_out_chs, 1)
+        self.bn3 = DynamicBatchNorm2d(max_out_chs)
+        self.act = make_activation(activation)
+
+    def check(self, layer: LayerSpec) -> None:
+        """Raise ValueError if ``layer`` does not fit this slot."""
+        problems = []
+        if layer.in_chs > self.max_in_chs:
+            problems.append(f"in_chs {layer.in_chs} > capacity {self.max_in_chs}")
+        if layer.out_chs > self.max_out_chs:
+            problems.append(f"out_chs {layer.out_chs} > capacity {self.max_out_chs}")
+        if layer.mid_chs > self.max_mid_chs:
+            problems.append(f"mid_chs {layer.mid_chs} > capacity {self.max_mid_chs}")
+        if layer.expand != 1 and self.conv_pw is None:
+            problems.append(f"expand {layer.expand}: the slot has no expansion conv")
+        if layer.kernel > self.conv_dw.max_kernel:
+            problems.append(f"kernel {layer.kernel} > capacity {self.conv_dw.max_kernel}")
+        if layer.stride != self.stride:
+            problems.append(f"stride {layer.stride} != slot stride {self.stride}")
+        if layer.se_chs and (self.se is None or layer.se_chs > self.se.reduce.max_out_chs):
+            problems.append(f"se_chs {layer.se_chs} does not fit the slot's SE")
+        if problems:
+            raise ValueError(f"{layer.name}: " + "; ".join(problems))
+
+    def forward(self, x: Tensor, layer: LayerSpec, side: Side) -> Tensor:
+        """Run the slot as ``layer`` (a block of :func:`expand_path`) on channel side ``side``."""
+        shortcut = x
+        if layer.expand != 1:
+            assert self.conv_pw is not None and self.bn1 is not None
+            x = self.conv_pw(x, layer.mid_chs, side)
+            x = self.bn1(x, side)
+            x = self.act(x)
+        x = self.conv_dw(x, layer.kernel, side)
+        x = self.bn2(x, side)
+        x = self.act(x)
+        if layer.se_chs:
+            assert self.se is not None
+            x = self.se(x, layer.se_chs, side)
+        x = self.conv_pwl(x, layer.out_chs, side)
+        x = self.bn3(x, side)
+        if layer.residual:
+            x = x + shortcut
+        return x
+
+
+class SuperSupernet(nn.Module):
+    """The weight-sharing super-supernet of a search space and its scaling space.
+
+    Args:
+        space: The search space; its ``scaling`` gives the largest depth and width coefficients.
+        width_mode: ``bcnet`` (bilateral coupling, the official default) or ``left`` (OFA).
+        eval_side: Side used when :meth:`set_active` gets no side: ``both`` (mean logits of the
+            left and right networks, as BCNet's official code evaluates), ``left`` or ``right``.
+            Defaults to ``both`` for ``bcnet`` and ``left`` for ``left``.
+        se_activation: Activation inside SE modules.
+
+    Example:
+        >>> net = SuperSupernet(load_space("fmnist"))
+        >>> net.set_active(path, side="left")
+        >>> logits = net(images)
+        >>> static = net.extract(path, side="left")
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        width_mode: str = "bcnet",
+        eval_side: str | None = None,
+        se_activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        if width_mode not in WIDTH_MODES:
+            raise ValueError(f"width_mode {width_mode!r} not in {{{', '.join(WIDTH_MODES)}}}")
+        if eval_side is None:
+            eval_side = "both" if width_mode == "bcnet" else "left"
+        self._check_side(width_mode, eval_side)
+        self.space = space
+        self.width_mode: WidthMode = width_mode  # type: ignore[assignment]
+        self.eval_side: EvalSide = eval_side  # type: ignore[assignment]
+        self.se_activation = se_activation
+        self.max_depth_coef = max(space.scaling.union("depth"))
+        self.max_width_coef = max(space.scaling.union("width"))
+
+        stem_chs = scale_ceil(space.stem_chs, self.max_width_coef)
+        self.stem_conv = DynamicConv2d(space.in_chs, stem_chs, 3, space.stem_stride)
+        self.stem_bn = DynamicBatchNorm2d(stem_chs)
+        self.act = make_activation(space.activation)
+        stages = []
+        blocks_per_stage: list[list[DynamicMBConv]] = []
+        in_chs = stem_chs
+        for choices in space.stages:
+            out_chs = scale_ceil(choices.out_chs, self.max_width_coef)
+            slots = scale_ceil(choices.max_depth, self.max_depth_coef)
+            blocks: list[DynamicMBConv] = []
+            for slot in range(slots):
+                blocks.append(
+                    DynamicMBConv(
+                        max_in_chs=in_chs,
+                        max_out_chs=out_chs,
+                        max_expand=max(choices.expands),
+                        max_kernel=max(choices.kernels),
+                        stride=choices.stride if slot == 0 else 1,
+                        max_squeeze_chs=se_channels(in_chs, space.se_ratio)
+                        if True in choices.se
+                        else 0,
+                        activation=space.activation,
+                        gate=space.gate,
+                        se_activation=se_activation,
+                    )
+                )
+                in_chs = out_chs
+            stages.append(nn.ModuleList(blocks))
+            blocks_per_stage.append(blocks)
+        self.stages = nn.ModuleList(stages)
+        # The same modules, typed, for iteration (a tuple attribute registers nothing).
+        self.slots: tuple[tuple[DynamicMBConv, ...], ...] = tuple(
+            tuple(stage) for stage in blocks_per_stage
+        )
+        self.head_conv = DynamicConv2d(in_chs, space.head_chs, 1)
+        self.head_bn = DynamicBatchNorm2d(space.head_chs)
+        self.classifier = DynamicLinear(space.head_chs, space.num_classes)
+        self._active: ActiveNetwork | None = None
+
+    @staticmethod
+    def _check_side(width_mode: str, side: str) -> None:
+        allowed = ("left", "right", "both") if width_mode == "bcnet" else ("left",)
+        if side not in allowed:
+            raise ValueError(
+                f"side {side!r} not in {{{', '.join(allowed)}}} (width_mode {width_mode!r})"
+            )
+
+    @property
+    def active(self) -> ActiveNetwork | None:
+        """The active configuration (None before the first :meth:`set_active`)."""
+        return self._active
+
+    def configure(self, path: Path | str, side: str | None = None) -> ActiveNetwork:
+        """The configuration of ``path`` (checked against the capacity), without activating it.
+
+        Args:
+            path: A path of the space (or its string form).
+            side: ``left``, ``right`` or ``both``; None takes :attr:`eval_side`.
+
+        Raises:
+            ValueError: If the path does not fit the supernet or the side is not allowed.
+        """
+        if isinstance(path, str):
+            path = Path.decode(path)
+        side = self.eval_side if side is None else side
+        self._check_side(self.width_mode, side)
+        network = expand_path(self.space, path)
+        layers = list(network.layers)
+        stem, head = layers[0], layers[-2]
+        if stem.out_chs > self.stem_conv.max_out_chs:
+            raise ValueError(
+                f"stem: out_chs {stem.out_chs} > capacity {self.stem_conv.max_out_chs}"
+            )
+        blocks: list[list[LayerSpec]] = [[] for _ in self.stages]
+        for layer in layers[1:-2]:
+            stage_name, block_name = layer.name.split(".")
+            stage, slot = int(stage_name[5:]) - 1, int(block_name[5:]) - 1
+            slots = self.slots[stage]
+            if slot >= len(slots):
+                raise ValueError(f"{layer.name}: stage {stage + 1} has only {len(slots)} slots")
+            slots[slot].check(layer)
+            blocks[stage].append(layer)
+        return ActiveNetwork(
+            path=path,
+            side=side,  # type: ignore[arg-type]
+            resolution=network.resolution,
+            stem=stem,
+            blocks=tuple(tuple(stage) for stage in blocks),
+            head=head,
+        )
+
+    def set_active(self, path: Path | str, side: str | None = None) -> ActiveNetwork:
+        """Activate ``path`` for the following forward passes; returns the configuration.
+
+        Args:
+            path: The path (or its string form).
+            side: Channel side: ``left`` or ``right`` (training alternates them in ``bcnet``
+                mode), ``both`` for the mean of both sides; None takes :attr:`eval_side`.
+        """
+        self._active = self.configure(path, side)
+        return self._active
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Logits of the active path for ``images`` (resized to the path's resolution)."""
+        active = self._active
+        if active is None:
+            raise RuntimeError("SuperSupernet: call set_active(path) before forward")
+        x = resize_to(images, active.resolution)
+        if active.side == "both":
+            return 0.5 * (
+                self._forward_side(x, active, "left") + self._forward_side(x, active, "right")
+            )
+        return self._forward_side(x, active, active.side)
+
+    def _forward_side(self, x: Tensor, active: ActiveNetwork, side: Side) -> Tensor:
+        x = self.stem_conv(x, active.stem.out_chs, side)
+        x = self.stem_bn(x, side)
+        x = self.act(x)
+        for slots, layers in zip(self.slots, active.blocks, strict=True):
+            for slot, layer in zip(slots, layers, strict=False):
+                x = slot(x, layer, side)
+        x = self.head_conv(x, active.head.out_chs, side)
+        x = self.head_bn(x, side)
+        x = self.act(x)
+        x = x.mean((2, 3))
+        return self.classifier(x, side)
+
+    def extract(self, path: Path | str, side: str | None = None) -> StaticNet | BilateralAverage:
+        """A standalone static network of ``path`` holding copies of the inherited weights.
+
+        In eval mode its logits equal the supernet's for the same path and side. With
+        ``side='both'`` it is a :class:`BilateralAverage` of the left and right networks.
+
+        Args:
+            path: The path (or its string form).
+            side: As in :meth:`set_active`.
+        """
+        active = self.configure(path, side)
+        device = self.classifier.weight.device
+        model = build_static(
+            self.space, active.path, side=active.side, se_activation=self.se_activation
+        )
+        if isinstance(model, BilateralAverage):
+            self._copy_into(model.left, active, "left")
+            self._copy_into(model.right, active, "right")
+        else:
+            self._copy_into(model, active, active.side)  # type: ignore[arg-type]
+        return model.to(device).train(self.training)
+
+    @torch.no_grad()
+    def _copy_into(self, model: StaticNet, active: ActiveNetwork, side: Side) -> None:
+        children: list[Any] = list(model.children())[1:]  # after Resize
+        stem, *blocks, head, _pool, _flatten, classifier = children
+        _copy_conv(
+            stem[0], self.stem_conv.active_weight(active.stem.in_chs, active.stem.out_chs, side)
+        )
+        _copy_bn(stem[1], self.stem_bn, active.stem.out_chs, side)
+        layers = [layer for stage in active.blocks for layer in stage]
+        slots: list[Any] = [
+            slot
+            for stage, n in zip(self.slots, active.blocks, strict=True)
+            for slot in stage[: len(n)]
+        ]
+        for static, slot, layer in zip(blocks, slots, layers, strict=True):
+            if layer.expand != 1:
+                assert slot.conv_pw is not None and slot.bn1 is not None
+                _copy_conv(
+                    static.conv_pw, slot.conv_pw.active_weight(layer.in_chs, layer.mid_chs, side)
+                )
+                _copy_bn(static.bn1, slot.bn1, layer.mid_chs, side)
+            _copy_conv(
+                static.conv_dw, slot.conv_dw.active_weight(layer.mid_chs, layer.kernel, side)
+            )
+            _copy_bn(static.bn2, slot.bn2, layer.mid_chs, side)
+            if layer.se_chs:
+                assert slot.se is not None
+                se = static.se
+                reduce, expand = slot.se.reduce, slot.se.expand
+                _copy_conv(
+                    se.reduce,
+                    reduce.active_weight(layer.mid_chs, layer.se_chs, side),
+                    reduce.active_bias(layer.se_chs, side),
+                )
+                _copy_conv(
+                    se.expand,
+                    expand.active_weight(layer.se_chs, layer.mid_chs, side),
+                    expand.active_bias(layer.mid_chs, side),
+                )
+            _copy_conv(
+                static.conv_pwl, slot.conv_pwl.active_weight(layer.mid_chs, layer.out_chs, side)
+            )
+            _copy_bn(static.bn3, slot.bn3, layer.out_chs, side)
+        _copy_conv(
+            head[0], self.head_conv.active_weight(active.head.in_chs, active.head.out_chs, side)
+        )
+        _copy_bn(head[1], self.head_bn, active.head.out_chs, side)
+        classifier.weight.copy_(self.classifier.active_weight(active.head.out_chs, side))
+        classifier.bias.copy_(self.classifier.bias)
+
+
+def _copy_conv(conv: nn.Module, weight: Tensor, bias: Tensor | None = None) -> None:
+    assert isinstance(conv, nn.Conv2d)
+    conv.weight.copy_(weight)
+    if bias is not None:
+        assert conv.bias is not None
+        conv.bias.copy_(bias)
+
+
+def _copy_bn(bn: nn.Module, source: DynamicBatchNorm2d, chs: int, side: Side) -> None:
+    assert isinstance(bn, nn.BatchNorm2d)
+    weight, bias, mean, var = source.active_params(chs, side)
+    bn.weight.copy_(weight)
+    bn.bias.copy_(bias)
+    assert bn.running_mean is not None and bn.running_var is not None
+    bn.running_mean.copy_(mean)
+    bn.running_var.copy_(var)
+    bn.eps = source.eps
+    bn.momentum = source.momentum

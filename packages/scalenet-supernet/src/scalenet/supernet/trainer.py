@@ -1,0 +1,401 @@
+"""Super-supernet training: one sampled path per batch (DESIGN.md "Super-supernet").
+
+Each step draws a path from the sampler with a generator seeded identically on every rank (so
+all DDP ranks activate the same path without communication), activates it (``bcnet``: left and
+right channel sides alternate step by step), resizes the batch to the path's resolution and takes
+one SGD step. The optimizer is SGD (momentum 0.9, Nesterov) with weight decay on weights only,
+the lr rises linearly then follows a cosine (:func:`scalenet.supernet.engine.warmup_cosine`), the
+loss is label-smoothed cross-entropy, autocast uses bf16 on GPU (optional on CPU).
+
+Checkpoints (atomic, every ``checkpoint_every`` iterations and at the end) hold the model,
+optimizer, scheduler, the sampler generator's state, the torch RNG, the data order and the
+iteration: a run killed at any point and restarted with the same arguments reaches the same
+final weights as an uninterrupted one (CPU, same seed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path as FilePath
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+
+from scalenet.space import Path
+from scalenet.supernet.engine import (
+    Checkpointer,
+    CheckpointError,
+    DistContext,
+    MetricsWriter,
+    Throughput,
+    capture_rng,
+    check_finite,
+    param_groups,
+    progress,
+    restore_rng,
+    warmup_cosine,
+)
+from scalenet.supernet.model import SuperSupernet
+
+__all__ = [
+    "AMP_MODES",
+    "CHECKPOINT_KIND",
+    "KILL_ENV",
+    "PathSampler",
+    "ResumableBatches",
+    "SupernetTrainer",
+    "TrainConfig",
+    "TrainResult",
+    "train_side",
+]
+
+CHECKPOINT_KIND = "supernet"
+AMP_MODES = ("auto", "bf16", "off")
+#: Test hook: the process sends itself SIGKILL right after this iteration (resume tests).
+KILL_ENV = "SCALENET_SUPERNET_SIGKILL_AT"
+
+
+@runtime_checkable
+class PathSampler(Protocol):
+    """Anything that draws a path from a numpy generator (scalenet.sampling's samplers do)."""
+
+    def sample(self, rng: np.random.Generator) -> Path:
+        """Draw one path."""
+        ...
+
+
+@runtime_checkable
+class ResumableBatches(Protocol):
+    """A batch iterable whose position can be saved (e.g. ``data.ShuffledBatches``)."""
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """Yield ``(images, labels)`` from the current position."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """The position."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a saved position."""
+        ...
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of super-supernet training (supplementary A defaults where they apply).
+
+    Attributes:
+        iterations: Total optimizer steps.
+        lr: Peak learning rate (after warm-up).
+        warmup: Warm-up iterations (linear from 0).
+        momentum: SGD momentum.
+        nesterov: Nesterov momentum.
+        weight_decay: Decay of conv/linear weights (none on BN and biases).
+        label_smoothing: Cross-entropy label smoothing.
+        amp: ``auto`` (bf16 on GPU, off on CPU), ``bf16`` or ``off``.
+        channels_last: Use channels-last memory format (``None``: on GPU only).
+        max_grad_norm: Clip gradients to this norm (None: no clipping; the norm is still checked).
+        checkpoint_every: Iterations between checkpoints (0: only at the end).
+        log_every: Iterations between metric records.
+        seed: Seed of the path generator (shared by all ranks) and of torch.
+        progress: Show a progress bar on rank 0.
+    """
+
+    iterations: int
+    lr: float = 0.12
+    warmup: int = 0
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 4e-5
+    label_smoothing: float = 0.1
+    amp: str = "auto"
+    channels_last: bool | None = None
+    max_grad_norm: float | None = None
+    checkpoint_every: int = 100
+    log_every: int = 10
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1:
+            raise ValueError(f"iterations must be >= 1, got {self.iterations}")
+        if self.warmup < 0 or self.checkpoint_every < 0 or self.log_every < 1:
+            raise ValueError("warmup and checkpoint_every must be >= 0, log_every >= 1")
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp {self.amp!r} not in {{{', '.join(AMP_MODES)}}}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished run reports.
+
+    Attributes:
+        iterations: Iterations done in total.
+        resumed_from: Iteration the run resumed from (0 for a fresh run).
+        last_loss: Loss of the last logged window.
+        seconds: Wall time of this invocation.
+        images_per_second: Mean training throughput of this invocation (all ranks).
+    """
+
+    iterations: int
+    resumed_from: int
+    last_loss: float
+    seconds: float
+    images_per_second: float
+
+
+def train_side(width_mode: str, iteration: int) -> str:
+    """The channel side trained at ``iteration``: BCNet alternates left and right."""
+    if width_mode == "left":
+        return "left"
+    return "left" if iteration % 2 == 0 else "right"
+
+
+class SupernetTrainer:
+    """Trains a :class:`SuperSupernet` with one sampled path per batch.
+
+    Args:
+        supernet: The super-supernet (moved to the context's device here).
+        sampler: Draws the path of each step.
+        batches: An iterable of ``(images, labels)``, re-iterated every epoch; if it has
+            ``state_dict``/``load_state_dict`` its position is checkpointed (exact resume).
+        config: Hyper-parameters.
+        out_dir: Receives ``checkpoint.pt`` and ``metrics.jsonl``.
+        context: Distributed context (single CPU/GPU process by default).
+    """
+
+    def __init__(
+        self,
+        supernet: SuperSupernet,
+        sampler: PathSampler,
+        batches: Iterable[tuple[Tensor, Tensor]],
+        config: TrainConfig,
+        out_dir: str | os.PathLike[str],
+        context: DistContext | None = None,
+    ) -> None:
+        self.context = context or DistContext()
+        self.config = config
+        self.supernet = supernet
+        self.sampler = sampler
+        self.batches = batches
+        self.out_dir = FilePath(out_dir)
+        device = self.context.device
+        self.channels_last = (
+            config.channels_last if config.channels_last is not None else device.type == "cuda"
+        )
+        self.amp = config.amp == "bf16" or (config.amp == "auto" and device.type == "cuda")
+        supernet.to(device)
+        if self.channels_last:
+            supernet.to(memory_format=torch.channels_last)
+        self.model: nn.Module = supernet
+        if self.context.distributed:
+            self.model = DistributedDataParallel(
+                supernet,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                # blocks and SE modules outside the active path get no gradient
+                find_unused_parameters=True,
+            )
+        self.optimizer = torch.optim.SGD(
+            param_groups(supernet, config.weight_decay),
+            lr=config.lr,
+            momentum=config.momentum,
+            nesterov=config.nesterov,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: warmup_cosine(step, config.iterations, config.warmup)
+        )
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        self.path_rng = np.random.default_rng(config.seed)
+        self.checkpointer = Checkpointer(self.out_dir / "checkpoint.pt", CHECKPOINT_KIND)
+        self.metrics = MetricsWriter(self.out_dir / "metrics.jsonl", enabled=self.context.is_main)
+        self.iteration = 0
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything an exact resume needs (the iteration is added by the checkpointer)."""
+        data_state = (
+            self.batches.state_dict() if isinstance(self.batches, ResumableBatches) else None
+        )
+        return {
+            "model": self.supernet.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": capture_rng({"path": self.path_rng}),
+            "data": json.dumps(data_state),
+            "space": self.supernet.space.name,
+            "width_mode": self.supernet.width_mode,
+            "config": json.dumps(asdict(self.config)),
+        }
+
+    def save(self) -> None:
+        """Write a checkpoint at the current iteration (main rank only)."""
+        if self.context.is_main:
+            self.checkpointer.save(self.iteration, self.state())
+        self.context.barrier()
+
+    def load(self) -> int:
+        """Restore the checkpoint of ``out_dir``; returns its iteration.
+
+        Raises:
+            CheckpointError: If it is corrupted or belongs to another space or width mode.
+        """
+        payload = self.checkpointer.load(map_location=self.context.device)
+        for key, mine in (
+            ("space", self.supernet.space.name),
+            ("width_mode", self.supernet.width_mode),
+        ):
+            if payload.get(key) != mine:
+                raise CheckpointError(
+                    f"checkpoint {self.checkpointer.path} has {key} {payload.get(key)!r}, "
+                    f"this run {mine!r}"
+                )
+        try:
+            self.supernet.load_state_dict(payload["model"])
+            self.optimizer.load_state_dict(payload["optimizer"])
+            self.scheduler.load_state_dict(payload["scheduler"])
+            restore_rng(payload["rng"], {"path": self.path_rng})
+            data_state = json.loads(payload["data"])
+        except (KeyError, RuntimeError, ValueError) as error:
+            raise CheckpointError(
+                f"checkpoint {self.checkpointer.path} does not match this run ({error}); "
+                "delete it to train from scratch"
+            ) from None
+        if data_state is not None and isinstance(self.batches, ResumableBatches):
+            self.batches.load_state_dict(data_state)
+        return int(payload["iteration"])
+
+    # -- training --------------------------------------------------------------------------------
+
+    def _batch_stream(self) -> Iterator[tuple[Tensor, Tensor]]:
+        empty_passes = 0
+        while empty_passes < 2:
+            empty_passes += 1
+            for batch in self.batches:
+                empty_passes = 0
+                yield batch
+        raise ValueError("the training batches are empty")
+
+    def step(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Path]:
+        """One optimizer step on a freshly sampled path; returns the detached loss and the path."""
+        iteration = self.iteration
+        path = self.sampler.sample(self.path_rng)
+        self.supernet.set_active(path, train_side(self.supernet.width_mode, iteration))
+        device = self.context.device
+        images = images.to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
+        with autocast:
+            logits = self.model(images)
+            loss = self.criterion(logits.float(), labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        max_norm = self.config.max_grad_norm if self.config.max_grad_norm else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), max_norm)
+        finite = torch.isfinite(loss.detach()) & torch.isfinite(grad_norm)
+        if not bool(finite):
+            check_finite("loss", loss, iteration, f"path {path.encode()}")
+            check_finite("gradient norm", grad_norm, iteration, f"path {path.encode()}")
+        self.optimizer.step()
+        self.scheduler.step()
+        self.iteration += 1
+        return loss.detach(), path
+
+    def run(self, *, resume: bool = True) -> TrainResult:
+        """Train until ``config.iterations`` (resuming from ``out_dir`` when a checkpoint is there).
+
+        Args:
+            resume: False refuses to reuse an existing checkpoint (raises instead of overwriting).
+
+        Raises:
+            CheckpointError: A checkpoint is there but unusable (or ``resume`` is False).
+            NonFiniteError: The loss or the gradient norm became NaN/inf.
+        """
+        config = self.config
+        torch.manual_seed(config.seed)
+        if self.checkpointer.exists():
+            if not resume:
+                raise CheckpointError(
+                    f"checkpoint {self.checkpointer.path} exists; "
+                    "resume or choose another output folder"
+                )
+            self.iteration = self.load()
+            self.metrics.truncate_after(self.iteration)
+        else:
+            self.iteration = 0
+            self.metrics.reset()
+        resumed_from = self.iteration
+        kill_at = int(os.environ.get(KILL_ENV, "-1"))
+        self.model.train()
+        start = time.perf_counter()
+        images_seen = 0
+        throughput = Throughput()
+        window: list[Tensor] = []
+        last_loss = float("nan")
+        stream = self._batch_stream()
+        bar = progress(
+            range(self.iteration, config.iterations),
+            total=config.iterations,
+            initial=self.iteration,
+            enabled=config.progress and self.context.is_main,
+            desc="supernet",
+        )
+        for _ in bar:
+            images, labels = next(stream)
+            loss, path = self.step(images, labels)
+            window.append(loss)
+            batch_images = images.shape[0] * self.context.world_size
+            throughput.update(batch_images)
+            images_seen += batch_images
+            done = self.iteration
+            if done % config.log_every == 0 or done == config.iterations:
+                last_loss = self.context.mean(float(torch.stack(window).float().mean()))
+                window.clear()
+                lr = self.scheduler.get_last_lr()[0]
+                rate = throughput.rate()
+                self.metrics.write(
+                    {
+                        "iteration": done,
+                        "loss": round(last_loss, 6),
+                        "lr": lr,
+                        "images_per_second": round(rate, 2),
+                        "resolution": self.supernet.active.resolution
+                        if self.supernet.active
+                        else 0,
+                        "path": path.encode(),
+                    }
+                )
+                bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{lr:.4f}", img_s=f"{rate:.0f}")
+            if (
+                config.checkpoint_every
+                and done % config.checkpoint_every == 0
+                and done < config.iterations
+            ):
+                self.save()
+            if done == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+        bar.close()
+        if self.iteration > resumed_from or not self.checkpointer.exists():
+            self.save()
+        seconds = time.perf_counter() - start
+        return TrainResult(
+            iterations=self.iteration,
+            resumed_from=resumed_from,
+            last_loss=last_loss,
+            seconds=seconds,
+            images_per_second=images_seen / max(seconds, 1e-9),
+        )

@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path as FilePath
+
+import numpy as np
+import pytest
+import torch
+from supernet_testutils import StageSampler
+
+from scalenet.space import Path, SearchSpace
+from scalenet.supernet import (
+    CheckpointError,
+    NonFiniteError,
+    PathSampler,
+    SupernetTrainer,
+    SuperSupernet,
+    TrainConfig,
+    train_side,
+)
+from scalenet.supernet.data import ShuffledBatches, synthetic_images
+from scalenet.supernet.engine import param_groups, warmup_cosine
+from scalenet.supernet.trainer import KILL_ENV
+
+HERE = FilePath(__file__).parent
+SCRIPT = HERE / "supernet_train_script.py"
+
+
+class FixedSampler:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def sample(self, rng: np.random.Generator) -> Path:
+        return self.path
+
+
+def _trainer(
+    space: SearchSpace,
+    out: FilePath,
+    iterations: int,
+    sampler: PathSampler | None = None,
+    **overrides: object,
+) -> SupernetTrainer:
+    torch.manual_seed(0)
+    supernet = SuperSupernet(space)
+    batches = ShuffledBatches(synthetic_images(128, side=16, seed=0), 8, seed=1)
+    options: dict[str, object] = {
+        "lr": 0.05, "warmup": 2, "checkpoint_every": 3, "log_every": 1, "seed": 3, "progress": False,
+    }  # fmt: skip
+    config = TrainConfig(iterations=iterations, **{**options, **overrides})  # type: ignore[arg-type]
+    sampler = sampler or StageSampler(space, max_stage=1)
+    return SupernetTrainer(supernet, sampler, batches, config, out)
+
+
+def _weights(trainer: SupernetTrainer) -> dict[str, torch.Tensor]:
+    return {key: value.clone() for key, value in trainer.supernet.state_dict().items()}
+
+
+def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_warmup_then_cosine() -> None:
+    assert warmup_cosine(0, 100, 10) == pytest.approx(0.1)
+    assert warmup_cosine(9, 100, 10) == pytest.approx(1.0)
+    assert warmup_cosine(10, 100, 10) == pytest.approx(1.0)
+    assert warmup_cosine(55, 100, 10) == pytest.approx(0.5)
+    assert warmup_cosine(100, 100, 10) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_no_weight_decay_on_bn_and_bias(tiny_space: SearchSpace) -> None:
+    groups = param_groups(SuperSupernet(tiny_space), 4e-5)
+    assert groups[0]["weight_decay"] == 4e-5 and groups[1]["weight_decay"] == 0.0
+    assert all(p.ndim > 1 for p in groups[0]["params"])
+    assert all(p.ndim == 1 for p in groups[1]["params"])
+
+
+def test_bcnet_alternates_sides() -> None:
+    assert [train_side("bcnet", i) for i in range(4)] == ["left", "right", "left", "right"]
+    assert {train_side("left", i) for i in range(4)} == {"left"}
+
+
+def test_training_reduces_loss_and_writes_metrics(
+    tiny_space: SearchSpace, tmp_path: FilePath
+) -> None:
+    sampler = FixedSampler(Path(tiny_space.smallest_arch()))
+    trainer = _trainer(tiny_space, tmp_path, 24, sampler, lr=0.05, label_smoothing=0.0)
+    result = trainer.run()
+    assert result.iterations == 24 and result.resumed_from == 0
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records] == list(range(1, 25))
+    assert {"loss", "lr", "images_per_second", "resolution", "path"} <= set(records[0])
+    assert np.mean([r["loss"] for r in records[-6:]]) < 0.6 * np.mean(
+        [r["loss"] for r in records[:6]]
+    )
+    assert records[0]["lr"] == pytest.approx(0.05 * 1.0)  # lr after step 1 = factor(1) = 1.0
+    assert records[-1]["lr"] == pytest.approx(0.0, abs=1e-9)
+    payload = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert payload["iteration"] == 24
+    assert {"model", "optimizer", "scheduler", "rng", "data", "config"} <= set(payload)
+    assert json.loads(payload["data"]) == trainer.batches.state_dict()  # type: ignore[attr-defined]
+
+
+def test_in_process_resume_is_exact(tiny_space: SearchSpace, tmp_path: FilePath) -> None:
+    straight = _trainer(tiny_space, tmp_path / "a", 10)
+    straight.run()
+    first = _trainer(tiny_space, tmp_path / "b", 10)
+    first.config = dataclasses.replace(first.config, iterations=10)
+    # stop after 5 iterations by running a shorter schedule-compatible loop
+    for _ in range(5):
+        images, labels = next(iter(first.batches))
+        first.step(images, labels)
+    first.save()
+    resumed = _trainer(tiny_space, tmp_path / "b", 10)
+    result = resumed.run()
+    assert result.resumed_from == 5
+    _assert_same(_weights(straight), _weights(resumed))
+
+
+def test_sigkill_and_restart_reaches_same_weights(tmp_path: FilePath) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = [sys.executable, str(SCRIPT)]
+    subprocess.run([*run, str(tmp_path / "straight"), "12", "4"], check=True, env=env, timeout=120)
+    killed = subprocess.run(
+        [*run, str(tmp_path / "killed"), "12", "4"], env={**env, KILL_ENV: "7"}, timeout=120
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["iteration"] == 4
+    resumed = subprocess.run(
+        [*run, str(tmp_path / "killed"), "12", "4"],
+        env=env,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed_from 4" in resumed.stdout
+    _assert_same(
+        torch.load(tmp_path / "straight" / "rank0.pt", weights_only=True),
+        torch.load(tmp_path / "killed" / "rank0.pt", weights_only=True),
+    )
+    lines = (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["iteration"] for line in lines] == list(range(1, 13))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_corrupted_checkpoint_is_a_clear_error(
+    tiny_space: SearchSpace, tmp_path: FilePath, damage: str
+) -> None:
+    _trainer(tiny_space, tmp_path, 3).run()
+    file = tmp_path / "checkpoint.pt"
+    data = file.read_bytes()
+    file.write_bytes(
+        {"truncate": data[: len(data) // 2], "garbage": b"\x00" * 100, "empty": b""}[damage]
+    )
+    with pytest.raises(CheckpointError, match=r"corrupted or unreadable.*delete it"):
+        _trainer(tiny_space, tmp_path, 6).run()
+    assert file.stat().st_size < len(data)  # never silently overwritten
+
+
+def test_checkpoint_of_other_width_mode_is_refused(
+    tiny_space: SearchSpace, tmp_path: FilePath
+) -> None:
+    _trainer(tiny_space, tmp_path, 2).run()
+    other = _trainer(tiny_space, tmp_path, 4)
+    other.supernet.width_mode = "left"
+    with pytest.raises(CheckpointError, match="width_mode 'bcnet', this run 'left'"):
+        other.run()
+
+
+def test_no_resume_refuses_existing_checkpoint(tiny_space: SearchSpace, tmp_path: FilePath) -> None:
+    _trainer(tiny_space, tmp_path, 2).run()
+    with pytest.raises(CheckpointError, match="exists"):
+        _trainer(tiny_space, tmp_path, 4).run(resume=False)
+
+
+def test_nan_loss_stops_with_clear_error(tiny_space: SearchSpace, tmp_path: FilePath) -> None:
+    trainer = _trainer(tiny_space, tmp_path, 4)
+    images = torch.full((8, 3, 16, 16), math.nan)
+    with pytest.raises(NonFiniteError, match=r"loss is nan at iteration 0 \(path .*@"):
+        trainer.step(images, torch.zeros(8, dtype=torch.int64))
+
+
+def test_bf16_autocast_on_cpu_runs(tiny_space: SearchSpace, tmp_path: FilePath) -> None:
+    result = _trainer(tiny_space, tmp_path, 2, None, amp="bf16", checkpoint_every=0).run()
+    assert math.isfinite(result.last_loss)
+
+
+def test_bad_config_values() -> None:
+    with pytest.raises(ValueError, match=r"amp 'fp8' not in \{auto, bf16, off\}"):
+        TrainConfig(iterations=1, amp="fp8")
+    with pytest.raises(ValueError, match="iterations must be >= 1"):
+        TrainConfig(iterations=0)
