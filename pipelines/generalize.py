@@ -1,9 +1,10 @@
 """DVC stage `generalize`: searched strategies S_1..S_M -> model family S0..SK with the fit plot.
 
 Reads the search stage's output ({"base": <arch string>, "strategies": [{stage, depth, width,
-resolution}, ...]}) and the budgets stage's output; writes into --out: family.json, family.md,
-S<j>.json per member (path string + JSON, FLOPs, params, resolution), fit.json (every function's
-fit and leave-one-stage-out error, a DVC metric) and fit.png (each dimension vs j, a DVC plot).
+resolution}, ...]}) and the budgets stage's output. Writes into --out: members/ (family.json,
+family.md and S<j>.json per member: path string + JSON, FLOPs, params, resolution), fit.json
+(every function's fit and leave-one-stage-out error, a DVC metric) and fit.png (each dimension
+vs j, a DVC plot).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def main() -> None:
     except (ValueError, json.JSONDecodeError) as error:
         fail(str(error))
     out = Path(args.out)
-    write_family(family, out)
+    write_family(family, out / "members")
     write_json(
         out / "fit.json",
         {

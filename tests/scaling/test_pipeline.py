@@ -50,14 +50,10 @@ def test_generalize_stage_writes_the_family(tmp_path: Path) -> None:
     proc = _run(params, budgets, tmp_path / "family")
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "family"
-    expected = {f"S{j}.json" for j in range(6)} | {
-        "family.json",
-        "family.md",
-        "fit.json",
-        "fit.png",
-    }
-    assert {p.name for p in out.iterdir()} == expected
-    family = json.loads((out / "family.json").read_text())
+    assert {p.name for p in out.iterdir()} == {"members", "fit.json", "fit.png"}
+    members = {f"S{j}.json" for j in range(6)} | {"family.json", "family.md"}
+    assert {p.name for p in (out / "members").iterdir()} == members
+    family = json.loads((out / "members" / "family.json").read_text())
     assert family["space"] == "fmnist" and family["f0"] == 4_000_000
     for member in family["members"][4:]:
         assert member["kind"] == "generalized" and abs(member["rel_error"]) <= 0.01

@@ -83,3 +83,23 @@ def test_missing_and_unparsable_files(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not valid YAML") as info:
         load_strategies(bad_yaml)
     assert "\n" not in str(info.value)
+
+
+def test_search_stage_output_is_accepted_as_written():
+    from scalenet.scaling import parse_strategies
+
+    result = {
+        "base": "k7e1/k3e6se-k5e6se/k5e3se-k3e6se-k5e3/k3e6se/k7e3-k7e6/k7e6se-k7e6-k3e3se/k3e3",
+        "base_flops": 4038728,
+        "strategies": [
+            {"stage": 1, "depth": 1.04, "width": 1.08, "resolution": 1.0, "flops": 7232330,
+             "accuracy": 61.0, "fits": True},
+            {"stage": 2, "depth": 1.28, "width": 1.32, "resolution": 1.21, "flops": 16092196,
+             "accuracy": 59.0, "fits": True},
+        ],
+        "log": [],
+    }  # fmt: skip
+    searched = parse_strategies(result, "result.json")
+    assert searched.max_stage == 2
+    assert searched.strategies[1].width == 1.32
+    assert searched.base is not None and searched.base.depths == (1, 2, 3, 1, 2, 3, 1)

@@ -4,7 +4,8 @@ Accepted file forms (JSON or YAML):
 
 * a list of ``{stage, depth, width, resolution}`` entries for scaling stages 1..M;
 * the search stage's output ``{"base": "<arch string>", "strategies": [...]}`` (``base`` may also
-  be an arch JSON object, or be absent).
+  be an arch JSON object, or be absent; the entries' ``flops``, ``accuracy`` and ``fits``
+  annotations are read past).
 
 Stages must be exactly 1..M in increasing order (a stage-0 entry is allowed only as (1, 1, 1)
 and is dropped) and every value must be a finite number > 0.
@@ -32,6 +33,9 @@ __all__ = [
 ]
 
 _KEYS = ("stage", "depth", "width", "resolution")
+#: Per-stage annotations written by the search stage (scalenet-search's StrategyChoice): read
+#: past, so its result.json is accepted as it is.
+_SEARCH_KEYS = ("flops", "accuracy", "fits")
 
 
 @dataclass(frozen=True)
@@ -125,10 +129,11 @@ def parse_strategies(data: Any, source: str = "strategies") -> SearchedStrategie
         missing = [key for key in _KEYS if key not in entry]
         if missing:
             raise ValueError(f"{where} is missing key(s) {', '.join(missing)}")
-        unknown = sorted(set(entry) - set(_KEYS))
+        unknown = sorted(set(entry) - set(_KEYS) - set(_SEARCH_KEYS))
         if unknown:
             raise ValueError(
-                f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(_KEYS)}"
+                f"{where}: unknown key(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(_KEYS + _SEARCH_KEYS)}"
             )
         stage = entry["stage"]
         if isinstance(stage, bool) or not isinstance(stage, int) or stage < 0:
