@@ -21,9 +21,11 @@ TORCH_PINS = ["torch==2.14.1", "torchvision==0.29.1"]
 # package -> (our packages it depends on, extras to install, needs torch)
 PACKAGES: dict[str, tuple[list[str], list[str], bool]] = {
     "space": ([], ["test"], False),
+    "data": ([], ["test", "ffcv"], True),
     "sampling": (["space"], ["test"], False),
     "scaling": (["space"], ["test"], False),
     "search": (["space"], ["test"], False),
+    "supernet": (["space", "sampling"], ["test"], True),
 }
 
 nox.options.sessions = [*PACKAGES, "integration", "lint", "typecheck"]

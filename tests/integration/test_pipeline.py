@@ -47,3 +47,48 @@ def test_sampling_stage(project):
     assert "Running stage" not in project.dvc("repro", "sampling").stdout
     assert abs(stats["samplers"]["hss"]["stage_share"]["0"] - 0.25) < 0.02
     assert stats["samplers"]["uniform"]["paths"] == 20_000
+
+
+TINY = {
+    "sampling": {"paths": 20_000},
+    "train_supernet": {
+        "iterations": 6,
+        "batch_size": 16,
+        "warmup": 2,
+        "checkpoint_every": 3,
+        "minival_per_class": 5,
+        "recalib_batches": 1,
+        "eval_batch_size": 50,
+        "threads": 1,
+    },
+    "search": {"population": 4, "generations": 2, "iterations": 1, "initial_bases": 2},
+    "rank": {"paths": 6},
+    "generalize": {"stages": 4},
+}
+
+
+@pytest.mark.skipif(
+    not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").is_dir(),
+    reason="needs Debian's dataset-fashion-mnist (scripts/setup.sh installs it)",
+)
+def test_whole_pipeline_on_tiny_settings(project):
+    project.set_params(TINY)
+    project.dvc("repro")
+    root = project.root
+    for sampler in ("hss", "uniform"):
+        evaluation = json.loads((root / f"outputs/supernet/{sampler}/eval.json").read_text())
+        assert evaluation["iterations"] == 6
+        assert set(evaluation["top1"]) == {
+            f"stage{j}_{end}" for j in range(4) for end in ("largest", "smallest")
+        }
+        assert all(0 <= value <= 100 for value in evaluation["top1"].values())
+        rows = (root / f"outputs/rank/{sampler}.csv").read_text().splitlines()
+        assert rows[0] == "path,flops,accuracy" and len(rows) == 7
+    result = json.loads((root / "outputs/search/result.json").read_text())
+    assert [s["stage"] for s in result["strategies"]] == [1, 2, 3]
+    rank = json.loads((root / "outputs/rank/metrics.json").read_text())
+    assert set(rank) == {"hss", "uniform"}
+    family = json.loads((root / "outputs/family/members/family.json").read_text())
+    assert len(family["members"]) == 5
+    again = project.dvc("repro")
+    assert "Running stage" not in again.stdout

@@ -1,0 +1,122 @@
+"""DVC stage `search`: MCEA joint search of the base model and S_1..S_M (writes result + log).
+
+The evaluator is chosen by `search.evaluator`: `supernet` (top-1 of paths of the trained HSS
+super-supernet, through scalenet-supernet) or `analytic` (the zero-cost evaluator with a known
+optimum, scalenet.search.analytic). The search state lives in outputs/search/state/ (persisted
+by DVC), so a killed `dvc repro` resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from _common import fail, load_params, write_json
+
+from scalenet.search import MCEA, Evaluator, MCEAConfig, make_analytic
+from scalenet.space import Budgets, SearchSpace, load_space
+
+SCHEMA: dict[str, type | tuple[type, ...]] = {
+    "evaluator": str,
+    "population": int,
+    "generations": int,
+    "iterations": int,
+    "initial_bases": int,
+    "seed": int,
+}
+EVALUATORS = ("supernet", "analytic")
+
+
+def make_supernet_evaluator(args: argparse.Namespace, space: SearchSpace) -> Evaluator:
+    """The super-supernet's evaluator: (BaseArch, Scaling) -> mini-val top-1 (%) of the checkpoint.
+
+    Imports torch and scalenet.supernet lazily: the search package itself never depends on torch.
+    """
+    try:
+        from _supernet import TRAIN_SCHEMA, load_evaluator
+    except ImportError as error:
+        fail(
+            f"search.evaluator is 'supernet' but scalenet.supernet cannot be imported ({error}); "
+            "install packages/scalenet-supernet or set search.evaluator: analytic"
+        )
+    if not args.checkpoint:
+        fail("search.evaluator is 'supernet': pass --checkpoint FILE (the HSS super-supernet)")
+    train = load_params(args.params, "train_supernet", TRAIN_SCHEMA)
+    return load_evaluator(args.checkpoint, args.data, train, space.name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--budgets", default="outputs/budgets.json")
+    parser.add_argument("--checkpoint", help="super-supernet checkpoint (evaluator: supernet)")
+    parser.add_argument("--data", default="data/fmnist", help="folder written by prepare")
+    parser.add_argument("--out", default="outputs/search")
+    args = parser.parse_args()
+    params = load_params(args.params, "search", SCHEMA)
+    if params["evaluator"] not in EVALUATORS:
+        fail(f"search.evaluator {params['evaluator']!r} not in {{{', '.join(EVALUATORS)}}}")
+    try:
+        space = load_space(params["space"])
+        budgets = Budgets.from_json(json.loads(Path(args.budgets).read_text(encoding="utf-8")))
+        config = MCEAConfig(
+            population=params["population"],
+            generations=params["generations"],
+            iterations=params["iterations"],
+            initial_bases=params["initial_bases"],
+            seed=params["seed"],
+        )
+    except (OSError, ValueError) as error:
+        fail(str(error))
+    if params["evaluator"] == "analytic":
+        evaluator: Evaluator = make_analytic(space, budgets)
+    else:
+        evaluator = make_supernet_evaluator(args, space)
+    out = Path(args.out)
+    state_dir = out / "state"
+    fingerprint = {"evaluator": params["evaluator"], "checkpoint": args.checkpoint or ""}
+
+    def search() -> Any:
+        return MCEA(
+            space, budgets, evaluator, config, out_dir=str(state_dir), fingerprint=fingerprint,
+            progress=True,
+        ).run()  # fmt: skip
+
+    try:
+        result = search()
+    except ValueError as error:
+        if "different search" not in str(error):
+            fail(str(error))
+        print(f"search: parameters changed, starting over ({state_dir} removed)")
+        shutil.rmtree(state_dir)
+        try:
+            result = search()
+        except ValueError as second:
+            fail(str(second))
+    payload = result.to_json()
+    payload["space"] = space.name
+    payload["evaluator"] = params["evaluator"]
+    write_json(out / "result.json", payload)
+    shutil.copyfile(state_dir / "log.jsonl", out / "log.jsonl")
+    summary = {
+        "mean_accuracy": result.mean_accuracy,
+        "iterations": result.iterations,
+        "evaluations": result.evaluations,
+        "cache_hits": result.cache_hits,
+    }
+    write_json(out / "metrics.json", summary)
+    print(f"search: base {result.base.encode()} ({result.base_flops:,} FLOPs)")
+    for choice in result.strategies:
+        print(
+            f"  S{choice.stage}: d {choice.scaling.depth:g} w {choice.scaling.width:g} "
+            f"r {choice.scaling.resolution:g}, {choice.flops:,} FLOPs, acc {choice.accuracy:.4f}"
+        )
+    print(f"  {result.iterations} iterations, {result.evaluations:,} evaluations, "
+          f"{result.cache_hits:,} cache hits")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

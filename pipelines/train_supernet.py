@@ -1,0 +1,99 @@
+"""DVC stage `train_supernet`: train the super-supernet of the embedded default with one sampler.
+
+Run once per sampler (dvc.yaml's foreach over hss and uniform). Writes OUT/checkpoint.pt,
+OUT/metrics.jsonl (plots) and OUT/eval.json: the mini-val top-1 of the largest and the smallest
+path of every scaling stage (BN recalibrated per path). Resumes from OUT/checkpoint.pt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path as FilePath
+
+import torch
+from _common import fail, load_params, write_json
+from _supernet import TRAIN_SCHEMA, load_prepared, make_evaluator
+
+from scalenet.sampling import make_sampler
+from scalenet.space import Path, Scaling, load_space
+from scalenet.supernet import (
+    CheckpointError,
+    NonFiniteError,
+    SupernetTrainer,
+    SuperSupernet,
+    TrainConfig,
+)
+from scalenet.supernet.data import ShuffledBatches
+
+
+def extreme_paths(space_name: str) -> dict[str, Path]:
+    """The largest and the smallest path of every scaling stage."""
+    space = load_space(space_name)
+    paths = {}
+    for stage in range(space.scaling.max_stage + 1):
+        grid = space.scaling.grid(stage)
+        paths[f"stage{stage}_largest"] = Path(
+            space.largest_arch(), Scaling(max(grid.depth), max(grid.width), max(grid.resolution))
+        )
+        paths[f"stage{stage}_smallest"] = Path(
+            space.smallest_arch(), Scaling(min(grid.depth), min(grid.width), min(grid.resolution))
+        )
+    return paths
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--sampler", required=True, choices=("hss", "uniform"))
+    parser.add_argument("--data", default="data/fmnist", help="folder written by prepare")
+    parser.add_argument("--out", required=True, help="output folder, e.g. outputs/supernet/hss")
+    args = parser.parse_args()
+    params = load_params(args.params, "train_supernet", TRAIN_SCHEMA)
+    if params["threads"] > 0:
+        torch.set_num_threads(params["threads"])
+    out = FilePath(args.out)
+    try:
+        space = load_space(params["space"])
+        sampler = make_sampler(args.sampler, space)
+        train, minival = load_prepared(args.data)
+        config = TrainConfig(
+            iterations=params["iterations"],
+            lr=float(params["lr"]),
+            warmup=params["warmup"],
+            checkpoint_every=params["checkpoint_every"],
+            seed=params["seed"],
+            log_every=10,
+        )
+        torch.manual_seed(params["seed"])
+        supernet = SuperSupernet(space, width_mode=params["width_mode"])
+        batches = ShuffledBatches(train, params["batch_size"], params["seed"])
+        result = SupernetTrainer(supernet, sampler, batches, config, out).run()
+        started = time.perf_counter()
+        evaluator = make_evaluator(supernet, train, minival, params)
+        accuracy = {
+            name: round(evaluator(path), 2) for name, path in extreme_paths(space.name).items()
+        }
+    except (ValueError, FileNotFoundError, CheckpointError, NonFiniteError) as error:
+        fail(str(error).splitlines()[0])
+    write_json(
+        out / "eval.json",
+        {
+            "space": space.name,
+            "sampler": args.sampler,
+            "width_mode": params["width_mode"],
+            "eval_side": params["eval_side"],
+            "iterations": result.iterations,
+            "train_seconds": round(result.seconds, 1),
+            "train_images_per_second": round(result.images_per_second, 1),
+            "final_loss": round(result.last_loss, 4),
+            "eval_seconds": round(time.perf_counter() - started, 1),
+            "minival_images": len(minival),
+            "top1": accuracy,
+        },
+    )
+    print(f"train_supernet[{args.sampler}]: {result.iterations} iterations, top-1 {accuracy}")
+
+
+if __name__ == "__main__":
+    main()
