@@ -24,6 +24,7 @@ from scalenet.space import (
     list_spaces,
     load_space,
 )
+from scalenet.space.cli_support import OneLineParser, dispatch
 
 __all__ = ["main", "parse_stage_weights"]
 
@@ -125,15 +126,8 @@ def _cmd_sample(args: argparse.Namespace) -> None:
         print("\n".join(path.encode() for path in paths))
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line naming the argument."""
-
-    def error(self, message: str) -> Any:  # argparse's signature is NoReturn
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="scalenet-sampling",
         description="ScaleNet path sampling: uniform and hierarchical (HSS).",
     )
@@ -184,14 +178,7 @@ _COMMANDS = {"simulate": _cmd_simulate, "sample": _cmd_sample}
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
     args = _build_parser().parse_args(argv)
-    try:
-        _COMMANDS[args.command](args)
-    except ValueError as error:
-        print(f"scalenet-sampling {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # e.g. piped into `head`
-        return 0
-    return 0
+    return dispatch("scalenet-sampling", _COMMANDS, args)
 
 
 if __name__ == "__main__":

@@ -27,15 +27,9 @@ from scalenet.scaling.strategies import STRATEGY_PRESETS, SearchedStrategies, lo
 from scalenet.space import ARCH_PRESETS, BaseArch, Budgets, Path, SearchSpace, count, load_space
 from scalenet.space import compute_budgets as _compute_budgets
 from scalenet.space.cli import resolve_path
+from scalenet.space.cli_support import OneLineParser, dispatch
 
 __all__ = ["main"]
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line naming the argument."""
-
-    def error(self, message: str) -> Any:  # argparse's signature is NoReturn
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _emit(args: argparse.Namespace, payload: dict[str, Any], lines: list[str]) -> None:
@@ -276,7 +270,7 @@ def _number(text: str) -> float:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="scalenet-scaling",
         description="Generalize searched scaling strategies; compound baselines; model families.",
     )
@@ -326,17 +320,7 @@ _COMMANDS = {"fit": _cmd_fit, "family": _cmd_family, "compound": _cmd_compound}
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 file system error, 2 bad input)."""
     args = _build_parser().parse_args(argv)
-    try:
-        _COMMANDS[args.command](args)
-    except ValueError as error:
-        print(f"scalenet-scaling {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:
-        if isinstance(error, BrokenPipeError):  # e.g. piped into `head`
-            return 0
-        print(f"scalenet-scaling {args.command}: error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return dispatch("scalenet-scaling", _COMMANDS, args)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from scalenet.search.mcea import MCEA, MCEAConfig, SearchResult
 from scalenet.search.ranking import ranking_coefficients
 from scalenet.search.store import atomic_write_text
 from scalenet.space import Budgets, SearchSpace, compute_budgets, load_space
+from scalenet.space.cli_support import OneLineParser, dispatch
 
 __all__ = ["SearchConfig", "build_budgets", "load_config", "load_numbers", "main", "run_search"]
 
@@ -294,15 +295,8 @@ def _cmd_rank(args: argparse.Namespace) -> None:
     print(f"kendall   {coefficients.kendall:.4f}  (eqs. 4-6: ties discordant, absolute value)")
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line naming the argument."""
-
-    def error(self, message: str) -> Any:  # argparse's signature is NoReturn
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="scalenet-search", description="ScaleNet MCEA search and ranking coefficients."
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -324,14 +318,7 @@ _COMMANDS = {"mcea": _cmd_mcea, "rank": _cmd_rank}
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
     args = _build_parser().parse_args(argv)
-    try:
-        _COMMANDS[args.command](args)
-    except ValueError as error:
-        print(f"scalenet-search {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # e.g. piped into `head`
-        return 0
-    return 0
+    return dispatch("scalenet-search", _COMMANDS, args)
 
 
 if __name__ == "__main__":

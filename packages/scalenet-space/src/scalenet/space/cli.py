@@ -14,6 +14,7 @@ from typing import Any
 
 from scalenet.space.arch import BaseArch, Path, Scaling
 from scalenet.space.budgets import MIN_SAMPLES, compute_budgets
+from scalenet.space.cli_support import OneLineParser, dispatch
 from scalenet.space.network import expand_path
 from scalenet.space.presets import ARCH_PRESETS, get_arch
 from scalenet.space.space import SearchSpace, list_spaces, load_space
@@ -185,15 +186,8 @@ def _positive_float(text: str) -> float:
     return value
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line naming the argument."""
-
-    def error(self, message: str) -> Any:  # argparse's signature is NoReturn
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="scalenet-space", description="ScaleNet search space: FLOPs, budgets, size."
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -238,14 +232,7 @@ _COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
     args = _build_parser().parse_args(argv)
-    try:
-        _COMMANDS[args.command](args)
-    except ValueError as error:
-        print(f"scalenet-space {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # e.g. piped into `head`
-        return 0
-    return 0
+    return dispatch("scalenet-space", _COMMANDS, args)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 import torch
 
 from scalenet.space import Path, load_space
+from scalenet.space.cli_support import OneLineParser
 from scalenet.supernet.data import (
     FASHION_MNIST_DIR,
     ImageSet,
@@ -35,11 +36,6 @@ from scalenet.supernet.static import save_static
 from scalenet.supernet.trainer import CHECKPOINT_KIND, SupernetTrainer, TrainConfig
 
 __all__ = ["load_checkpoint_supernet", "main", "split_fashion_mnist"]
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def split_fashion_mnist(root: str, per_class: int, seed: int) -> tuple[ImageSet, ImageSet]:
@@ -65,8 +61,8 @@ def load_checkpoint_supernet(file: str, space_name: str | None = None) -> SuperS
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog="scalenet-supernet", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+    parser = OneLineParser(prog="scalenet-supernet", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     info = commands.add_parser("info", help="capacity of a space's super-supernet")
     info.add_argument("--space", default="fmnist")
