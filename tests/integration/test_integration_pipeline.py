@@ -56,7 +56,6 @@ TINY = {
         "batch_size": 16,
         "warmup": 2,
         "checkpoint_every": 3,
-        "minival_per_class": 5,
         "recalib_batches": 1,
         "eval_batch_size": 50,
         "threads": 1,
