@@ -9,6 +9,7 @@ by DVC), so a killed `dvc repro` resumes where it stopped.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -48,6 +49,14 @@ def make_supernet_evaluator(args: argparse.Namespace, space: SearchSpace) -> Eva
     return load_evaluator(args.checkpoint, args.data, train, space.name)
 
 
+def _sha256(file: str) -> str:
+    digest = hashlib.sha256()
+    with open(file, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
@@ -77,7 +86,15 @@ def main() -> None:
         evaluator = make_supernet_evaluator(args, space)
     out = Path(args.out)
     state_dir = out / "state"
-    fingerprint = {"evaluator": params["evaluator"], "checkpoint": args.checkpoint or ""}
+    # The cached accuracies belong to one super-supernet and one mini-val set: a new checkpoint
+    # or new data must not resume the old search.
+    fingerprint = {
+        "evaluator": params["evaluator"],
+        "checkpoint": _sha256(args.checkpoint) if params["evaluator"] == "supernet" else "",
+        "data": _sha256(str(Path(args.data) / "manifest.json"))
+        if params["evaluator"] == "supernet"
+        else "",
+    }
 
     def search() -> Any:
         return MCEA(

@@ -1,6 +1,8 @@
 """DVC stage `train_supernet`: train the super-supernet of the embedded default with one sampler.
 
-Run once per sampler (dvc.yaml's foreach over hss and uniform). Writes OUT/checkpoint.pt,
+Run once per sampler (dvc.yaml's foreach over hss and uniform). Writes OUT/checkpoint.pt
+(persisted by DVC: a killed run resumes from it; OUT/training.json records the settings it was
+made with, and other settings start training over),
 OUT/metrics.jsonl (plots) and OUT/eval.json: the mini-val top-1 of the largest and the smallest
 path of every scaling stage (BN recalibrated per path). Resumes from OUT/checkpoint.pt.
 """
@@ -8,6 +10,8 @@ path of every scaling stage (BN recalibrated per path). Resumes from OUT/checkpo
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import time
 from pathlib import Path as FilePath
 
@@ -42,6 +46,29 @@ def extreme_paths(space_name: str) -> dict[str, Path]:
     return paths
 
 
+#: The keys that decide the trained weights; a checkpoint made under other values is not resumed.
+TRAINING_KEYS = ("iterations", "batch_size", "lr", "warmup", "width_mode", "seed")
+
+
+def fresh_or_resumable(out: FilePath, fingerprint: dict[str, object]) -> None:
+    """Keep ``out``'s checkpoint only if it was made with the same training settings.
+
+    DVC keeps the checkpoint between runs (`persist: true`), so a killed `dvc repro` resumes where
+    it stopped; after a change of the settings that decide the weights, training starts over.
+    """
+    stamp = out / "training.json"
+    checkpoint = out / "checkpoint.pt"
+    if checkpoint.exists():
+        previous = json.loads(stamp.read_text(encoding="utf-8")) if stamp.exists() else None
+        if previous == fingerprint:
+            print(f"train_supernet: resuming from {checkpoint}")
+            return
+        print(f"train_supernet: training settings changed, starting over ({checkpoint} removed)")
+        checkpoint.unlink()
+        (out / "metrics.jsonl").unlink(missing_ok=True)
+    write_json(stamp, fingerprint)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
@@ -53,6 +80,16 @@ def main() -> None:
     if params["threads"] > 0:
         torch.set_num_threads(params["threads"])
     out = FilePath(args.out)
+    manifest = FilePath(args.data) / "manifest.json"
+    if not manifest.is_file():
+        fail(f"{manifest} does not exist (run the prepare stage: dvc repro prepare)")
+    fingerprint = {
+        "space": params["space"],
+        "sampler": args.sampler,
+        "data": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+        **{key: params[key] for key in TRAINING_KEYS},
+    }
+    fresh_or_resumable(out, fingerprint)
     try:
         space = load_space(params["space"])
         sampler = make_sampler(args.sampler, space)

@@ -91,3 +91,41 @@ def test_whole_pipeline_on_tiny_settings(project):
     assert len(family["members"]) == 5
     again = project.dvc("repro")
     assert "Running stage" not in again.stdout
+
+
+@pytest.mark.skipif(
+    not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").is_dir(),
+    reason="needs Debian's dataset-fashion-mnist (scripts/setup.sh installs it)",
+)
+def test_killed_training_resumes_and_changed_settings_start_over(project):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    tiny = {**TINY["train_supernet"], "iterations": 80, "checkpoint_every": 2}
+    project.set_params({"train_supernet": tiny})
+    project.dvc("repro", "prepare")
+    checkpoint = project.root / "outputs/supernet/hss/checkpoint.pt"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro", "train_supernet@hss"],
+        cwd=project.root, env=project.env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not checkpoint.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert checkpoint.exists() and process.poll() is None, "training ended before it was killed"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    resumed = project.dvc("repro", "train_supernet@hss")
+    assert "resuming from outputs/supernet/hss/checkpoint.pt" in resumed.stdout
+    metrics = (project.root / "outputs/supernet/hss/metrics.jsonl").read_text().splitlines()
+    iterations = [json.loads(line)["iteration"] for line in metrics]
+    assert iterations == sorted(set(iterations)) and iterations[-1] == 80
+
+    project.set_params({"train_supernet": {"eval_side": "right"}})  # evaluation only
+    assert "resuming from" in project.dvc("repro", "train_supernet@hss").stdout
+    project.set_params({"train_supernet": {"lr": 0.05}})  # decides the weights
+    assert "starting over" in project.dvc("repro", "train_supernet@hss").stdout
