@@ -5,13 +5,29 @@
 * :class:`SupernetTrainer` / :class:`TrainConfig`: one sampled path per batch, exact resume, DDP;
 * :class:`SupernetEvaluator`: BN recalibration and mini-val top-1 per path, cached;
 * :mod:`scalenet.supernet.engine`: reusable training machinery (checkpoints, metrics, schedules);
-* :mod:`scalenet.supernet.data`: IDX / Fashion-MNIST in memory, mini-val split, resumable batches.
+* :mod:`scalenet.supernet.data`: IDX / Fashion-MNIST in memory, mini-val split, resumable batches;
+* :mod:`scalenet.supernet.zoo`, :mod:`scalenet.supernet.retrain`, :mod:`scalenet.supernet.export`:
+  static model zoo, retraining / fine-tuning / evaluation, ONNX / TorchScript / timm block strings.
 """
 
 from scalenet.supernet.engine import CheckpointError, NonFiniteError
 from scalenet.supernet.evaluate import SupernetEvaluator, recalibrate_bn, top1
+from scalenet.supernet.export import (
+    arch_def,
+    block_string,
+    export_onnx,
+    export_torchscript,
+)
 from scalenet.supernet.model import WIDTH_MODES, ActiveNetwork, SuperSupernet
 from scalenet.supernet.ops import channel_slice, kernel_slice
+from scalenet.supernet.retrain import (
+    RetrainConfig,
+    Retrainer,
+    RetrainResult,
+    accuracy,
+    cpu_latency_ms,
+    evaluate_model,
+)
 from scalenet.supernet.static import (
     BilateralAverage,
     StaticNet,
@@ -26,27 +42,42 @@ from scalenet.supernet.trainer import (
     TrainResult,
     train_side,
 )
+from scalenet.supernet.zoo import PRESETS, create_model, finetune, resolve_path
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "PRESETS",
     "WIDTH_MODES",
     "ActiveNetwork",
     "BilateralAverage",
     "CheckpointError",
     "NonFiniteError",
     "PathSampler",
+    "RetrainConfig",
+    "RetrainResult",
+    "Retrainer",
     "StaticNet",
     "SuperSupernet",
     "SupernetEvaluator",
     "SupernetTrainer",
     "TrainConfig",
     "TrainResult",
+    "accuracy",
+    "arch_def",
+    "block_string",
     "build_static",
     "channel_slice",
+    "cpu_latency_ms",
+    "create_model",
+    "evaluate_model",
+    "export_onnx",
+    "export_torchscript",
+    "finetune",
     "kernel_slice",
     "load_static",
     "recalibrate_bn",
+    "resolve_path",
     "save_static",
     "top1",
     "train_side",
