@@ -8,6 +8,10 @@ so a missing dependency declaration fails here. Torch comes from the pinned whee
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nox
@@ -31,6 +35,25 @@ PACKAGES: dict[str, tuple[list[str], list[str], bool]] = {
 nox.options.sessions = [*PACKAGES, "integration", "lint", "typecheck"]
 
 
+@contextmanager
+def _pruned(session: nox.Session) -> Iterator[None]:
+    """Delete the session's environment when the session ends, unless it is meant to be reused.
+
+    A torch environment is ~5.5 GB (CUDA wheels); five of them side by side filled a CI disk.
+    Nox recreates environments on every run anyway; with `-r` (reuse) or
+    SCALENET_NOX_KEEP_VENVS=1 the environment is kept.
+    """
+    try:
+        yield
+    finally:
+        venv = session.virtualenv
+        keep = getattr(venv, "reuse_existing", True) or os.environ.get("SCALENET_NOX_KEEP_VENVS")
+        location = getattr(venv, "location", None)
+        if not keep and location and Path(location).is_dir():
+            session.log(f"removing {location} to free disk (keep it: nox -r)")
+            shutil.rmtree(location, ignore_errors=True)
+
+
 def _install_package(session: nox.Session, name: str) -> None:
     deps, extras, needs_torch = PACKAGES[name]
     if needs_torch:
@@ -44,8 +67,9 @@ def _install_package(session: nox.Session, name: str) -> None:
 def _make_package_session(name: str) -> None:
     @nox.session(name=name, python="3.11")
     def _session(session: nox.Session) -> None:
-        _install_package(session, name)
-        session.run("pytest", f"tests/{name}", *session.posargs)
+        with _pruned(session):
+            _install_package(session, name)
+            session.run("pytest", f"tests/{name}", *session.posargs)
 
     _session.__doc__ = f"Install only scalenet-{name} (+ test extra) and run tests/{name}."
 
@@ -57,8 +81,9 @@ for _name in PACKAGES:
 @nox.session(python="3.11")
 def integration(session: nox.Session) -> None:
     """Install every package and the pipeline tools; run tests/integration (DVC stages)."""
-    session.install("-r", "requirements.txt")
-    session.run("pytest", "tests/integration", *session.posargs)
+    with _pruned(session):
+        session.install("-r", "requirements.txt")
+        session.run("pytest", "tests/integration", *session.posargs)
 
 
 @nox.session(python="3.11")
@@ -72,19 +97,18 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """Mypy over every package's src/ (strict about untyped definitions)."""
-    session.install("mypy>=1.10", "types-PyYAML", "numpy")
-    for name in PACKAGES:
-        _deps, _extras, needs_torch = PACKAGES[name]
-        if needs_torch:
+    with _pruned(session):
+        session.install("mypy>=1.10", "types-PyYAML", "numpy")
+        if any(needs_torch for _deps, _extras, needs_torch in PACKAGES.values()):
             session.install(*TORCH_PINS)
-            break
-    session.install(*(f"./packages/scalenet-{name}" for name in PACKAGES))
-    session.run("mypy", *(arg for name in PACKAGES for arg in ("-p", f"scalenet.{name}")))
+        session.install(*(f"./packages/scalenet-{name}" for name in PACKAGES))
+        session.run("mypy", *(arg for name in PACKAGES for arg in ("-p", f"scalenet.{name}")))
 
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """Run every benchmark script; each saves a JSON under benchmarks/results/."""
-    session.install("-r", "requirements.txt")
-    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
-        session.run("python", str(script.relative_to(ROOT)))
+    with _pruned(session):
+        session.install("-r", "requirements.txt")
+        for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+            session.run("python", str(script.relative_to(ROOT)))
