@@ -4,12 +4,38 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
+
+#: Top-level keys of params.yaml: the shared ones and one section per stage.
+TOP_LEVEL_KEYS = (
+    "space",
+    "launcher",
+    "loader",
+    "prepare",
+    "budgets",
+    "sampling",
+    "train_supernet",
+    "search",
+    "rank",
+    "generalize",
+    "baselines",
+    "retrain",
+    "evaluate",
+)
+
+#: How the torch stages read the prepared data: all in memory (small sets, exact resume) or
+#: streamed by FFCV (ImageNet scale, on the GPU when there is one).
+LOADERS = ("memory", "ffcv")
 
 
 def fail(message: str) -> NoReturn:
@@ -18,26 +44,96 @@ def fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
-def load_params(
-    path: str, section: str, schema: dict[str, type | tuple[type, ...]]
-) -> dict[str, Any]:
-    """Read ``section`` of params.yaml plus the top-level ``space``, checking keys and types.
+Schema = dict[str, type | tuple[type, ...]]
+_NUMBER = (int, float)
 
-    A typo in a key fails at once, naming the key and the allowed ones.
-    """
-    file = Path(path)
-    if not file.is_file():
-        fail(f"params file {path} does not exist")
-    data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        fail(f"{path}: must be a mapping")
-    values = data.get(section)
+#: Every section of params.yaml: key -> allowed type(s). Each stage checks the whole file at
+#: start-up, so a typo anywhere fails the first stage that runs, not the one hours later.
+SCHEMAS: dict[str, Schema] = {
+    "prepare": {
+        "dataset": str,
+        "source": (str, type(None)),
+        "classes": (str, list, type(None)),
+        "image_format": str,
+        "max_side": (int, type(None)),
+        "jpeg_quality": int,
+        "minival_per_class": int,
+        "seed": int,
+        "num_workers": int,
+    },
+    "budgets": {"samples": int, "seed": int},
+    "sampling": {"paths": int, "seed": int, "stage_weights": (str, list)},
+    "train_supernet": {
+        "iterations": int,
+        "batch_size": int,
+        "lr": _NUMBER,
+        "warmup": int,
+        "width_mode": str,
+        "seed": int,
+        "checkpoint_every": int,
+        "recalib_batches": int,
+        "eval_batch_size": int,
+        "eval_side": str,
+        "threads": int,
+    },
+    "search": {
+        "evaluator": str,
+        "population": int,
+        "generations": int,
+        "iterations": int,
+        "initial_bases": int,
+        "seed": int,
+    },
+    "rank": {"paths": int, "seed": int},
+    "generalize": {"function": str, "stages": int, "project": str},
+    "baselines": {"compound_base": str, "coefficients": list, "random_seed": int},
+    "retrain": {
+        "stages": list,
+        "train_images": (int, type(None)),
+        "epochs": _NUMBER,
+        "batch_size": int,
+        "lr_per_1024": _NUMBER,
+        "warmup_epochs": _NUMBER,
+        "decay_epochs": _NUMBER,
+        "decay_rate": _NUMBER,
+        "weight_decay": _NUMBER,
+        "ema_decay": (float, type(None)),
+        "label_smoothing": _NUMBER,
+        "drop_rate": _NUMBER,
+        "randaugment": bool,
+        "seed": int,
+        "checkpoint_every": int,
+        "threads": int,
+    },
+    "evaluate": {"test_images": (int, type(None)), "batch_size": int, "latency_repeats": int,
+                 "seed": int},
+}  # fmt: skip
+
+#: Keys with a fixed set of values (checked with the types).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "prepare.dataset": ("fmnist", "imagefolder"),
+    "prepare.image_format": ("jpeg", "raw"),
+    "train_supernet.width_mode": ("bcnet", "left"),
+    "train_supernet.eval_side": ("left", "right", "both"),
+    "search.evaluator": ("supernet", "analytic"),
+    "generalize.function": ("linear", "squared", "power", "exponential", "geometric"),
+    "generalize.project": ("rw", "r", "all", "none"),
+}
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+
+
+def check_section(path: str, section: str, values: Any, schema: Schema) -> None:
+    """Fail (naming the key) on unknown, missing, mistyped or out-of-choice keys."""
     if not isinstance(values, dict):
         fail(f"{path}: section '{section}' is missing or not a mapping")
-    unknown = sorted(set(values) - set(schema))
+    unknown = sorted(str(key) for key in set(values) - set(schema))
     if unknown:
         fail(
-            f"{path}: unknown key(s) {section}.{', '.join(unknown)}; "
+            f"{path}: unknown key(s) {', '.join(f'{section}.{key}' for key in unknown)}; "
             f"allowed: {', '.join(sorted(schema))}"
         )
     missing = sorted(set(schema) - set(values))
@@ -45,21 +141,55 @@ def load_params(
         fail(f"{path}: missing key(s) {', '.join(f'{section}.{key}' for key in missing)}")
     for key, kind in schema.items():
         value = values[key]
-        if (
-            isinstance(value, bool)
-            and kind is not bool
-            and not (isinstance(kind, tuple) and bool in kind)
-        ):
-            fail(f"{path}: {section}.{key} must be {kind}, got {value!r}")
-        if not isinstance(value, kind):
-            fail(
-                f"{path}: {section}.{key} must be {getattr(kind, '__name__', kind)}, got {value!r}"
-            )
-    result = dict(values)
-    space = data.get("space")
-    if not isinstance(space, str):
-        fail(f"{path}: top-level key 'space' must name a search space, got {space!r}")
-    result["space"] = space
+        allows_bool = kind is bool or (isinstance(kind, tuple) and bool in kind)
+        if (isinstance(value, bool) and not allows_bool) or not isinstance(value, kind):
+            fail(f"{path}: {section}.{key} must be {_type_name(kind)}, got {value!r}")
+        choices = CHOICES.get(f"{section}.{key}")
+        if choices is not None and value not in choices:
+            fail(f"{path}: {section}.{key} {value!r} not in {{{', '.join(choices)}}}")
+
+
+def check_params(path: str) -> dict[str, Any]:
+    """Read and check the whole params file (every section, the top-level keys); return it."""
+    file = Path(path)
+    if not file.is_file():
+        fail(f"params file {path} does not exist")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        fail(f"{path}: not valid YAML ({str(error).splitlines()[0]})")
+    if not isinstance(data, dict):
+        fail(f"{path}: must be a mapping")
+    unknown_top = sorted(str(key) for key in data if key not in TOP_LEVEL_KEYS)
+    if unknown_top:
+        fail(
+            f"{path}: unknown top-level key(s) {', '.join(unknown_top)}; "
+            f"allowed: {', '.join(TOP_LEVEL_KEYS)}"
+        )
+    for section, schema in SCHEMAS.items():
+        check_section(path, section, data.get(section), schema)
+    if not isinstance(data.get("space"), str):
+        fail(f"{path}: top-level key 'space' must name a search space, got {data.get('space')!r}")
+    launcher = data.get("launcher", "python")
+    if not isinstance(launcher, str) or not launcher.strip():
+        fail(f"{path}: launcher must be a command such as python or torchrun, got {launcher!r}")
+    if data.get("loader", "memory") not in LOADERS:
+        fail(f"{path}: loader {data.get('loader')!r} not in {{{', '.join(LOADERS)}}}")
+    return data
+
+
+def load_params(path: str, section: str, schema: Schema | None = None) -> dict[str, Any]:
+    """Section ``section`` of the checked params file, plus the top-level ``space``, ``loader``.
+
+    The whole file is checked (:func:`check_params`): a typo in any key fails at once, naming
+    the key and the allowed ones. ``schema`` checks a section that :data:`SCHEMAS` lacks.
+    """
+    data = check_params(path)
+    if section not in SCHEMAS:
+        check_section(path, section, data.get(section), schema or {})
+    result = dict(data[section])
+    result["space"] = data["space"]
+    result["loader"] = data.get("loader", "memory")
     return result
 
 
@@ -72,3 +202,40 @@ def write_json(path: str | Path, payload: Any) -> None:
         json.dump(payload, stream, indent=2, sort_keys=True)
         stream.write("\n")
     os.replace(temp, target)
+
+
+@contextmanager
+def stage_cost(stage: str, out_dir: str | Path = "outputs/cost") -> Iterator[None]:
+    """Record the wall time and CPU time of the block in ``out_dir/<stage>.json``.
+
+    ``stage`` is the DVC stage name (``train_supernet@hss`` is written as
+    ``train_supernet-hss.json``). CPU time is user + system of this process and its waited-for
+    children; under torchrun only rank 0 writes (its own process). Nothing is written when the
+    block raises or exits: an interrupted stage leaves the previous record.
+    """
+    start_wall = time.perf_counter()
+    start_self = resource.getrusage(resource.RUSAGE_SELF)
+    start_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    yield
+    end_self = resource.getrusage(resource.RUSAGE_SELF)
+    end_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = sum(
+        getattr(end, field) - getattr(begin, field)
+        for end, begin in ((end_self, start_self), (end_children, start_children))
+        for field in ("ru_utime", "ru_stime")
+    )
+    if os.environ.get("RANK", "0") != "0":
+        return
+    torch = sys.modules.get("torch")
+    threads = int(torch.get_num_threads()) if torch is not None else 1
+    write_json(
+        Path(out_dir) / f"{stage.replace('@', '-')}.json",
+        {
+            "stage": stage,
+            "wall_s": round(time.perf_counter() - start_wall, 3),
+            "cpu_s": round(cpu, 3),
+            "threads": threads,
+            "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    )

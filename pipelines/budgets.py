@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from _common import fail, load_params, write_json
+from _common import fail, load_params, stage_cost, write_json
 
 from scalenet.space import compute_budgets, load_space
 
@@ -14,7 +14,7 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--out", default="outputs/budgets.json")
     args = parser.parse_args()
-    params = load_params(args.params, "budgets", {"samples": int, "seed": int})
+    params = load_params(args.params, "budgets")
     try:
         space = load_space(params["space"])
         budgets = compute_budgets(space, samples=params["samples"], seed=params["seed"])
@@ -25,4 +25,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_cost("budgets"):
+        main()

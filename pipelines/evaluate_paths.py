@@ -13,8 +13,8 @@ import io
 from pathlib import Path as FilePath
 
 import numpy as np
-from _common import fail, load_params
-from _supernet import TRAIN_SCHEMA, load_evaluator
+from _common import fail, load_params, stage_cost
+from _supernet import load_evaluator
 from tqdm import tqdm
 
 from scalenet.sampling import make_sampler
@@ -28,8 +28,14 @@ def main() -> None:
     parser.add_argument("--data", default="data/fmnist", help="folder written by prepare")
     parser.add_argument("--out", required=True, help="CSV file to write")
     args = parser.parse_args()
-    params = load_params(args.params, "rank", {"paths": int, "seed": int})
-    train = load_params(args.params, "train_supernet", TRAIN_SCHEMA)
+    with stage_cost(f"evaluate_paths@{FilePath(args.out).stem}"):
+        evaluate(args)
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    """Evaluate the rank stage's sampled paths on one checkpoint; write the CSV."""
+    params = load_params(args.params, "rank")
+    train = load_params(args.params, "train_supernet")
     if params["paths"] < 3:
         fail(f"rank.paths must be >= 3 (a correlation needs points), got {params['paths']}")
     space = load_space(params["space"])

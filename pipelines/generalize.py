@@ -1,7 +1,7 @@
 """DVC stage `generalize`: searched strategies S_1..S_M -> model family S0..SK with the fit plot.
 
 Reads the search stage's output ({"base": <arch string>, "strategies": [{stage, depth, width,
-resolution}, ...]}) and the budgets stage's output. Writes into --out: members/ (family.json,
+resolution}, ...]}) and the budgets stage's output. Writes into --out: scalenet/ (family.json,
 family.md and S<j>.json per member: path string + JSON, FLOPs, params, resolution), fit.json
 (every function's fit and leave-one-stage-out error, a DVC metric) and fit.png (each dimension
 vs j, a DVC plot).
@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from _common import fail, load_params, write_json
+from _common import fail, load_params, stage_cost, write_json
 
 from scalenet.scaling import (
     FUNCTION_NAMES,
@@ -34,9 +34,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="outputs/budgets.json")
     parser.add_argument("--out", default="outputs/family")
     args = parser.parse_args()
-    params = load_params(
-        args.params, "generalize", {"function": str, "stages": int, "project": str}
-    )
+    params = load_params(args.params, "generalize")
     if params["function"] not in FUNCTION_NAMES:
         fail(f"generalize.function {params['function']!r} not in {{{', '.join(FUNCTION_NAMES)}}}")
     if params["project"] not in PROJECT_MODES:
@@ -71,7 +69,7 @@ def main() -> None:
     except (ValueError, json.JSONDecodeError) as error:
         fail(str(error))
     out = Path(args.out)
-    write_family(family, out / "members")
+    write_family(family, out / "scalenet")
     write_json(
         out / "fit.json",
         {
@@ -107,4 +105,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_cost("generalize"):
+        main()

@@ -14,11 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from _common import fail, load_params, write_json
+from _common import fail, load_params, stage_cost, write_json
 
 from scalenet.search import ranking_coefficients
-
-SCHEMA: dict[str, type | tuple[type, ...]] = {"paths": int, "seed": int}
 
 
 def read_rows(file: Path) -> tuple[list[str], list[float], list[float]]:
@@ -83,7 +81,7 @@ def main() -> None:
     )
     parser.add_argument("--out", default="outputs/rank")
     args = parser.parse_args()
-    load_params(args.params, "rank", SCHEMA)  # checks the section the inputs were made with
+    load_params(args.params, "rank")  # checks the section the inputs were made with
     inputs: dict[str, Any] = {}
     for item in args.input:
         name, sep, file = item.partition("=")
@@ -112,4 +110,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_cost("rank"):
+        main()

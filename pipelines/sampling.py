@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from _common import fail, load_params
+from _common import fail, load_params, stage_cost
 
 from scalenet.sampling import SAMPLERS, load_budgets, run_simulations, write_simulation
 from scalenet.space import load_space
@@ -20,9 +20,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="outputs/budgets.json")
     parser.add_argument("--out", default="outputs/sampling")
     args = parser.parse_args()
-    params = load_params(
-        args.params, "sampling", {"paths": int, "seed": int, "stage_weights": (str, list)}
-    )
+    params = load_params(args.params, "sampling")
     try:
         if params["paths"] < 1:
             raise ValueError(f"sampling.paths must be >= 1, got {params['paths']}")
@@ -46,4 +44,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_cost("sampling"):
+        main()

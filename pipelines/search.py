@@ -15,19 +15,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from _common import fail, load_params, write_json
+from _common import fail, load_params, stage_cost, write_json
 
 from scalenet.search import MCEA, Evaluator, MCEAConfig, make_analytic
 from scalenet.space import Budgets, SearchSpace, load_space
 
-SCHEMA: dict[str, type | tuple[type, ...]] = {
-    "evaluator": str,
-    "population": int,
-    "generations": int,
-    "iterations": int,
-    "initial_bases": int,
-    "seed": int,
-}
 EVALUATORS = ("supernet", "analytic")
 
 
@@ -37,7 +29,7 @@ def make_supernet_evaluator(args: argparse.Namespace, space: SearchSpace) -> Eva
     Imports torch and scalenet.supernet lazily: the search package itself never depends on torch.
     """
     try:
-        from _supernet import TRAIN_SCHEMA, load_evaluator
+        from _supernet import load_evaluator
     except ImportError as error:
         fail(
             f"search.evaluator is 'supernet' but scalenet.supernet cannot be imported ({error}); "
@@ -45,7 +37,7 @@ def make_supernet_evaluator(args: argparse.Namespace, space: SearchSpace) -> Eva
         )
     if not args.checkpoint:
         fail("search.evaluator is 'supernet': pass --checkpoint FILE (the HSS super-supernet)")
-    train = load_params(args.params, "train_supernet", TRAIN_SCHEMA)
+    train = load_params(args.params, "train_supernet")
     return load_evaluator(args.checkpoint, args.data, train, space.name)
 
 
@@ -65,7 +57,7 @@ def main() -> None:
     parser.add_argument("--data", default="data/fmnist", help="folder written by prepare")
     parser.add_argument("--out", default="outputs/search")
     args = parser.parse_args()
-    params = load_params(args.params, "search", SCHEMA)
+    params = load_params(args.params, "search")
     if params["evaluator"] not in EVALUATORS:
         fail(f"search.evaluator {params['evaluator']!r} not in {{{', '.join(EVALUATORS)}}}")
     try:
@@ -136,4 +128,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stage_cost("search"):
+        main()

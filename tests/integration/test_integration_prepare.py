@@ -7,7 +7,7 @@ import pytest
     ("overrides", "message"),
     [
         ({"prepare": {"sauce": 1}}, "unknown key(s) prepare.sauce"),
-        ({"prepare": {"image_format": "png"}}, "image_format: 'png' not in"),
+        ({"prepare": {"image_format": "png"}}, "prepare.image_format 'png' not in"),
         ({"prepare": {"minival_per_class": "all"}}, "prepare.minival_per_class must be int"),
     ],
 )
@@ -16,7 +16,7 @@ def test_prepare_fails_with_one_clear_line(project, overrides, message):
     result = project.dvc("repro", "prepare", check=False)
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
-    assert not (project.root / "data/fmnist/train.beton").exists()
+    assert not (project.root / "data/prepared/train.beton").exists()
 
 
 def test_prepare_writes_betons_and_manifest(project, tmp_path):
@@ -25,7 +25,7 @@ def test_prepare_writes_betons_and_manifest(project, tmp_path):
     if not fmnist.is_dir():
         pytest.skip("needs Debian's dataset-fashion-mnist")
     project.dvc("repro", "prepare")
-    folder = project.root / "data/fmnist"
+    folder = project.root / "data/prepared"
     names = sorted(path.name for path in folder.iterdir())
     assert names == ["manifest.json", "minival.beton", "test.beton", "train.beton"]
     manifest = json.loads((folder / "manifest.json").read_text())

@@ -1,0 +1,108 @@
+"""params.yaml and the shipped full-scale configs: checked as a whole, typos named at once."""
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "pipelines"))
+
+import _common  # noqa: E402
+
+PARAM_FILES = [ROOT / "params.yaml", *sorted((ROOT / "configs").glob("*.yaml"))]
+
+
+def check(tmp_path, data, capsys):
+    file = tmp_path / "params.yaml"
+    file.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(SystemExit) as raised:
+        _common.check_params(str(file))
+    assert raised.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("file", PARAM_FILES, ids=lambda file: file.name)
+def test_shipped_params_files_pass_the_check(file):
+    data = _common.check_params(str(file))
+    assert set(_common.SCHEMAS) <= set(data)
+
+
+def test_imagenet_config_has_the_paper_settings():
+    data = _common.check_params(str(ROOT / "configs/imagenet.yaml"))
+    processes = int(re.search(r"--nproc_per_node=(\d+)", data["launcher"]).group(1))
+    assert data["space"] == "imagenet" and data["loader"] == "ffcv"
+    assert data["train_supernet"]["iterations"] == 750_000
+    assert data["train_supernet"]["batch_size"] * processes == 1024
+    search = data["search"]
+    assert (search["population"], search["generations"], search["iterations"]) == (50, 40, 8)
+    assert search["initial_bases"] == 20
+    assert data["rank"]["paths"] == 6000
+    retrain = data["retrain"]
+    assert retrain["epochs"] == 300 and retrain["batch_size"] * processes == 1024
+    assert (retrain["lr_per_1024"], retrain["warmup_epochs"], retrain["decay_epochs"]) == (
+        0.08,
+        3,
+        2.4,
+    )
+    assert retrain["randaugment"] is True and retrain["ema_decay"] == 0.9999
+    assert data["baselines"]["compound_base"] == "efficientnet_b0"
+
+
+@pytest.mark.parametrize("section", sorted(_common.SCHEMAS))
+def test_a_typo_in_any_section_names_the_key(tmp_path, capsys, section):
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    key = sorted(data[section])[0]
+    data[section][key + "x"] = data[section].pop(key)
+    message = check(tmp_path, data, capsys)
+    assert f"unknown key(s) {section}.{key}x" in message
+    assert message.count("\n") == 1  # one line, no traceback
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expected"),
+    [
+        ("train_supernet", "iterations", "many", "train_supernet.iterations must be int"),
+        ("retrain", "randaugment", 1, "retrain.randaugment must be bool"),
+        ("retrain", "epochs", True, "retrain.epochs must be int or float"),
+        ("evaluate", "test_images", 1.5, "evaluate.test_images must be int or null"),
+        ("generalize", "project", "rws", "generalize.project 'rws' not in {rw, r, all, none}"),
+        ("prepare", "dataset", "cifar", "prepare.dataset 'cifar' not in {fmnist, imagefolder}"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, capsys, section, key, value, expected):
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    data[section][key] = value
+    assert expected in check(tmp_path, data, capsys)
+
+
+def test_top_level_typos_and_missing_sections(tmp_path, capsys):
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert "unknown top-level key(s) lodaer" in check(tmp_path, {**data, "lodaer": "ffcv"}, capsys)
+    assert "loader 'disk' not in {memory, ffcv}" in check(
+        tmp_path, {**data, "loader": "disk"}, capsys
+    )
+    partial = {key: value for key, value in data.items() if key != "retrain"}
+    assert "section 'retrain' is missing" in check(tmp_path, partial, capsys)
+    assert "not valid YAML" in check_text(tmp_path, "space: [fmnist\n", capsys)
+
+
+def check_text(tmp_path, text, capsys):
+    file = tmp_path / "params.yaml"
+    file.write_text(text)
+    with pytest.raises(SystemExit):
+        _common.check_params(str(file))
+    return capsys.readouterr().err
+
+
+def test_a_typo_in_a_late_section_fails_the_first_stage(project):
+    """`dvc repro` stops at its first stage, not hours later at the stage that reads the key."""
+    params = yaml.safe_load((project.root / "params.yaml").read_text())
+    params["evaluate"]["tset_images"] = params["evaluate"].pop("test_images")
+    (project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = project.dvc("repro", "budgets", check=False)
+    assert result.returncode != 0
+    assert "unknown key(s) evaluate.tset_images" in result.stderr + result.stdout
+    assert not (project.root / "outputs/budgets.json").exists()
