@@ -1,61 +1,177 @@
 """Shared by the supernet stages: the prepared data set, a trained super-supernet, its evaluator.
 
-The data come from the `prepare` stage's .beton files (scalenet-data), read into memory: the
-embedded default is small, and in-memory batches let a killed training resume with the exact
-data order. The mini-val split is the one `prepare` held out of train.
+The data come from the `prepare` stage's .beton files (scalenet-data). With `loader: memory`
+(the default) they are read into memory: the embedded default is small, and in-memory batches let
+a killed training resume with the exact data order. With `loader: ffcv` (ImageNet scale) they are
+streamed by scalenet.data's FFCV loaders (random-resized crops for training, centre crops for
+evaluation) onto the process's device; a resumed run then starts a fresh epoch order. The mini-val
+split is the one `prepare` held out of train.
 """
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from _common import fail
+from _common import fail, write_json
 
 from scalenet.data import BetonReader, DataError
 from scalenet.supernet import CheckpointError, SupernetEvaluator, SuperSupernet
 from scalenet.supernet.cli import load_checkpoint_supernet
 from scalenet.supernet.data import ImageSet, ShuffledBatches, fixed_batches
+from scalenet.supernet.engine import DistContext
 
-#: params.yaml's train_supernet section; evaluation reads the data split and evaluation keys.
-TRAIN_SCHEMA: dict[str, type | tuple[type, ...]] = {
-    "iterations": int,
-    "batch_size": int,
-    "lr": (int, float),
-    "warmup": int,
-    "width_mode": str,
-    "seed": int,
-    "checkpoint_every": int,
-    "recalib_batches": int,
-    "eval_batch_size": int,
-    "eval_side": str,
-    "threads": int,
-}
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+#: FFCV worker processes per training process.
+LOADER_WORKERS = max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+def load_split(folder: str, split: str) -> ImageSet:
+    """One split (train, minival, test or val) of a folder written by `prepare`, in memory."""
+    file = Path(folder) / f"{split}.beton"
+    if not file.is_file():
+        fail(f"{file} does not exist (run the prepare stage: dvc repro prepare)")
+    try:
+        reader = BetonReader(file)
+        images = np.stack([reader.image(index) for index in range(len(reader))])
+    except DataError as error:
+        fail(str(error))
+    # Grey sources are stored as 3 equal channels: keep one, ImageSet repeats it.
+    if np.array_equal(images[..., 0], images[..., 1]) and np.array_equal(
+        images[..., 0], images[..., 2]
+    ):
+        pixels = images[..., 0]
+    else:
+        pixels = images.transpose(0, 3, 1, 2)
+    return ImageSet(np.ascontiguousarray(pixels), reader.labels.copy())
 
 
 def load_prepared(folder: str) -> tuple[ImageSet, ImageSet]:
     """(train, mini-val) images of a folder written by the `prepare` stage, in memory."""
-    sets = []
-    for split in ("train", "minival"):
-        file = Path(folder) / f"{split}.beton"
-        if not file.is_file():
-            fail(f"{file} does not exist (run the prepare stage: dvc repro prepare)")
-        try:
-            reader = BetonReader(file)
-            images = np.stack([reader.image(index) for index in range(len(reader))])
-        except DataError as error:
-            fail(str(error))
-        # Grey sources are stored as 3 equal channels: keep one, ImageSet repeats it.
-        if np.array_equal(images[..., 0], images[..., 1]) and np.array_equal(
-            images[..., 0], images[..., 2]
-        ):
-            pixels = images[..., 0]
-        else:
-            pixels = images.transpose(0, 3, 1, 2)
-        sets.append(ImageSet(np.ascontiguousarray(pixels), reader.labels.copy()))
-    return sets[0], sets[1]
+    return load_split(folder, "train"), load_split(folder, "minival")
+
+
+def held_out_split(folder: str) -> str:
+    """The split to report accuracy on: ``test`` (Fashion-MNIST) or ``val`` (ImageFolder)."""
+    for split in ("test", "val"):
+        if (Path(folder) / f"{split}.beton").is_file():
+            return split
+    fail(f"{folder} has neither test.beton nor val.beton (run the prepare stage)")
+
+
+def fresh_or_resumable(stage: str, out: Path, fingerprint: dict[str, object]) -> None:
+    """Keep ``out``'s checkpoint only if it was made with the same settings.
+
+    DVC keeps the checkpoint between runs (`persist: true`), so a killed `dvc repro` resumes where
+    it stopped; after a change of the settings that decide the weights, training starts over.
+    The settings are stamped in ``out/training.json``.
+    """
+    stamp = out / "training.json"
+    checkpoint = out / "checkpoint.pt"
+    if checkpoint.exists():
+        previous = json.loads(stamp.read_text(encoding="utf-8")) if stamp.exists() else None
+        if previous == fingerprint:
+            print(f"{stage}: resuming from {checkpoint}")
+            return
+        print(f"{stage}: training settings changed, starting over ({checkpoint} removed)")
+        checkpoint.unlink()
+        (out / "metrics.jsonl").unlink(missing_ok=True)
+    write_json(stamp, fingerprint)
+
+
+def subset_indices(size: int, count: int | None, seed: int) -> list[int] | None:
+    """A seeded sorted subset of ``count`` of ``size`` indices (None: all)."""
+    if count is None or count >= size:
+        return None
+    rng = np.random.default_rng(seed)
+    return sorted(int(i) for i in rng.permutation(size)[:count])
+
+
+def split_size(folder: str, split: str) -> int:
+    """Images in a prepared split (from its manifest)."""
+    manifest = Path(folder) / "manifest.json"
+    if not manifest.is_file():
+        fail(f"{manifest} does not exist (run the prepare stage: dvc repro prepare)")
+    splits = json.loads(manifest.read_text(encoding="utf-8"))["splits"]
+    if split not in splits:
+        fail(f"{folder} has no {split} split (splits: {', '.join(sorted(splits))})")
+    return int(splits[split]["num_samples"])
+
+
+def train_batches(
+    loader: str,
+    folder: str,
+    batch_size: int,
+    seed: int,
+    resolution: int,
+    context: DistContext | None = None,
+    indices: Sequence[int] | None = None,
+    randaugment: bool = False,
+) -> Batches:
+    """Shuffled training batches of the train split (``indices``: a subset), per process.
+
+    ``randaugment`` applies to the FFCV loader (on the batch's device); in memory, the retraining
+    recipe applies RandAugment itself.
+    """
+    context = context or DistContext()
+    if loader == "memory":
+        train = load_split(folder, "train")
+        if indices is not None:
+            train = train.subset(np.asarray(indices, dtype=np.int64))
+        return ShuffledBatches(
+            train, batch_size, seed, rank=context.rank, world_size=context.world_size
+        )
+    from scalenet.data import BatchRandAugment, train_loader
+
+    try:
+        return train_loader(
+            Path(folder) / "train.beton",
+            batch_size=batch_size,
+            resolution=resolution,
+            device=context.device,
+            distributed=context.distributed,
+            seed=seed,
+            num_workers=LOADER_WORKERS,
+            indices=indices,
+            randaugment=BatchRandAugment() if randaugment else None,
+        )
+    except DataError as error:
+        fail(str(error))
+
+
+def eval_batches(
+    loader: str,
+    folder: str,
+    split: str,
+    batch_size: int,
+    resolution: int,
+    indices: Sequence[int] | None = None,
+    device: torch.device | str = "cpu",
+) -> Batches:
+    """Evaluation batches of a split in file order (``indices``: a subset)."""
+    if loader == "memory":
+        images = load_split(folder, split)
+        if indices is not None:
+            images = images.subset(np.asarray(indices, dtype=np.int64))
+        return fixed_batches(images, batch_size)
+    from scalenet.data import eval_loader
+
+    try:
+        return eval_loader(
+            Path(folder) / f"{split}.beton",
+            batch_size=batch_size,
+            resolution=resolution,
+            device=device,
+            num_workers=LOADER_WORKERS,
+            indices=indices,
+        )
+    except DataError as error:
+        fail(str(error))
 
 
 def load_evaluator(
@@ -73,18 +189,32 @@ def load_evaluator(
         supernet = load_checkpoint_supernet(checkpoint, space_name)
     except (CheckpointError, ValueError) as error:
         fail(str(error).splitlines()[0])
-    train_set, minival = load_prepared(data)
-    return make_evaluator(supernet, train_set, minival, train)
+    return make_evaluator(supernet.to(default_device()), data, train)
 
 
-def make_evaluator(
-    supernet: SuperSupernet, train_set: ImageSet, minival: ImageSet, train: dict[str, Any]
-) -> SupernetEvaluator:
-    """A super-supernet's evaluator: BN recalibrated on ``train_set``, top-1 on ``minival``."""
+def default_device() -> torch.device:
+    """CUDA when there is a GPU, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def supernet_resolution(supernet: SuperSupernet) -> int:
+    """The largest input side any path of the super-supernet uses."""
+    space = supernet.space
+    return int(np.ceil(space.resolution * max(space.scaling.union("resolution"))))
+
+
+def make_evaluator(supernet: SuperSupernet, data: str, train: dict[str, Any]) -> SupernetEvaluator:
+    """A super-supernet's evaluator: BN recalibrated on train batches, top-1 on the mini-val."""
+    resolution = supernet_resolution(supernet)
+    device = next(supernet.parameters()).device
     return SupernetEvaluator(
         supernet,
-        ShuffledBatches(train_set, train["eval_batch_size"], train["seed"] + 1),
-        fixed_batches(minival, train["eval_batch_size"]),
+        train_batches(
+            train["loader"], data, train["eval_batch_size"], train["seed"] + 1, resolution
+        ),
+        eval_batches(
+            train["loader"], data, "minival", train["eval_batch_size"], resolution, device=device
+        ),
         recalib_batches=train["recalib_batches"],
         side=train["eval_side"],
     )

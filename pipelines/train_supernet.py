@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import time
 from pathlib import Path as FilePath
 
 import torch
-from _common import fail, load_params, write_json
-from _supernet import TRAIN_SCHEMA, load_prepared, make_evaluator
+from _common import fail, load_params, stage_cost, write_json
+from _supernet import (
+    fresh_or_resumable,
+    make_evaluator,
+    split_size,
+    supernet_resolution,
+    train_batches,
+)
 
 from scalenet.sampling import make_sampler
 from scalenet.space import Path, Scaling, load_space
@@ -28,7 +33,7 @@ from scalenet.supernet import (
     SuperSupernet,
     TrainConfig,
 )
-from scalenet.supernet.data import ShuffledBatches
+from scalenet.supernet.engine import init_distributed
 
 
 def extreme_paths(space_name: str) -> dict[str, Path]:
@@ -50,25 +55,6 @@ def extreme_paths(space_name: str) -> dict[str, Path]:
 TRAINING_KEYS = ("iterations", "batch_size", "lr", "warmup", "width_mode", "seed")
 
 
-def fresh_or_resumable(out: FilePath, fingerprint: dict[str, object]) -> None:
-    """Keep ``out``'s checkpoint only if it was made with the same training settings.
-
-    DVC keeps the checkpoint between runs (`persist: true`), so a killed `dvc repro` resumes where
-    it stopped; after a change of the settings that decide the weights, training starts over.
-    """
-    stamp = out / "training.json"
-    checkpoint = out / "checkpoint.pt"
-    if checkpoint.exists():
-        previous = json.loads(stamp.read_text(encoding="utf-8")) if stamp.exists() else None
-        if previous == fingerprint:
-            print(f"train_supernet: resuming from {checkpoint}")
-            return
-        print(f"train_supernet: training settings changed, starting over ({checkpoint} removed)")
-        checkpoint.unlink()
-        (out / "metrics.jsonl").unlink(missing_ok=True)
-    write_json(stamp, fingerprint)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
@@ -76,7 +62,13 @@ def main() -> None:
     parser.add_argument("--data", default="data/fmnist", help="folder written by prepare")
     parser.add_argument("--out", required=True, help="output folder, e.g. outputs/supernet/hss")
     args = parser.parse_args()
-    params = load_params(args.params, "train_supernet", TRAIN_SCHEMA)
+    with stage_cost(f"train_supernet@{args.sampler}"):
+        train_and_evaluate(args)
+
+
+def train_and_evaluate(args: argparse.Namespace) -> None:
+    """Train (or resume) the super-supernet, then evaluate the extreme paths on the mini-val."""
+    params = load_params(args.params, "train_supernet")
     if params["threads"] > 0:
         torch.set_num_threads(params["threads"])
     out = FilePath(args.out)
@@ -89,11 +81,13 @@ def main() -> None:
         "data": hashlib.sha256(manifest.read_bytes()).hexdigest(),
         **{key: params[key] for key in TRAINING_KEYS},
     }
-    fresh_or_resumable(out, fingerprint)
+    context = init_distributed("auto")
+    if context.is_main:
+        fresh_or_resumable("train_supernet", out, fingerprint)
+    context.barrier()
     try:
         space = load_space(params["space"])
         sampler = make_sampler(args.sampler, space)
-        train, minival = load_prepared(args.data)
         config = TrainConfig(
             iterations=params["iterations"],
             lr=float(params["lr"]),
@@ -101,13 +95,23 @@ def main() -> None:
             checkpoint_every=params["checkpoint_every"],
             seed=params["seed"],
             log_every=10,
+            progress=context.is_main,
         )
         torch.manual_seed(params["seed"])
         supernet = SuperSupernet(space, width_mode=params["width_mode"])
-        batches = ShuffledBatches(train, params["batch_size"], params["seed"])
-        result = SupernetTrainer(supernet, sampler, batches, config, out).run()
+        batches = train_batches(
+            params["loader"],
+            args.data,
+            params["batch_size"],
+            params["seed"],
+            supernet_resolution(supernet),
+            context,
+        )
+        result = SupernetTrainer(supernet, sampler, batches, config, out, context).run()
+        if not context.is_main:
+            return
         started = time.perf_counter()
-        evaluator = make_evaluator(supernet, train, minival, params)
+        evaluator = make_evaluator(supernet, args.data, params)
         accuracy = {
             name: round(evaluator(path), 2) for name, path in extreme_paths(space.name).items()
         }
@@ -125,7 +129,7 @@ def main() -> None:
             "train_images_per_second": round(result.images_per_second, 1),
             "final_loss": round(result.last_loss, 4),
             "eval_seconds": round(time.perf_counter() - started, 1),
-            "minival_images": len(minival),
+            "minival_images": split_size(args.data, "minival"),
             "top1": accuracy,
         },
     )

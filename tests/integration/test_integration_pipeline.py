@@ -63,7 +63,19 @@ TINY = {
     "search": {"population": 4, "generations": 2, "iterations": 1, "initial_bases": 2},
     "rank": {"paths": 6},
     "generalize": {"stages": 4},
+    "retrain": {
+        "stages": [0, 4],
+        "train_images": 32,
+        "batch_size": 16,
+        "checkpoint_every": 1,
+        "threads": 1,
+    },
+    "evaluate": {"test_images": 40, "batch_size": 20, "latency_repeats": 2},
 }
+
+
+def member_side(families, stage):
+    return families["scalenet"]["members"][stage]["resolution"]
 
 
 @pytest.mark.skipif(
@@ -87,8 +99,30 @@ def test_whole_pipeline_on_tiny_settings(project):
     assert [s["stage"] for s in result["strategies"]] == [1, 2, 3]
     rank = json.loads((root / "outputs/rank/metrics.json").read_text())
     assert set(rank) == {"hss", "uniform"}
-    family = json.loads((root / "outputs/family/members/family.json").read_text())
-    assert len(family["members"]) == 5
+    families = {
+        name: json.loads((root / f"outputs/family/{name}/family.json").read_text())
+        for name in ("scalenet", "compound", "random")
+    }
+    assert all(len(family["members"]) == 5 for family in families.values())
+    assert families["compound"]["method"] == "compound"
+    # The random baseline is scaled by the searched strategies S1..S3.
+    searched = [(s["depth"], s["width"]) for s in result["strategies"]]
+    scaled = [(m["scaling"]["depth"], m["scaling"]["width"]) for m in families["random"]["members"]]
+    assert scaled[1:4] == searched
+    models = json.loads((root / "outputs/evaluate/metrics.json").read_text())["models"]
+    assert sorted(models) == sorted(
+        f"{name}/S{j}" for name in ("scalenet", "compound", "random") for j in (0, 4)
+    )
+    for name, record in models.items():
+        member = families[record["family"]]["members"][record["stage"]]
+        assert record["path"] == member["path"]
+        assert record["flops"] == record["flops_analytic"] == member["flops"], name
+        assert 0 <= record["top1"] <= record["top5"] <= 1 and record["test_images"] == 40
+        assert record["latency_ms"] > 0 and record["train_images"] == 32
+    train = json.loads((root / "outputs/retrain/scalenet-S4/train.json").read_text())
+    assert train["iterations"] == 2 and train["resolution"] == member_side(families, 4)
+    costs = {path.stem for path in (root / "outputs/cost").glob("*.json")}
+    assert {"prepare", "train_supernet-hss", "search", "retrain-random-S4", "evaluate"} <= costs
     again = project.dvc("repro")
     assert "Running stage" not in again.stdout
 
@@ -129,3 +163,36 @@ def test_killed_training_resumes_and_changed_settings_start_over(project):
     assert "resuming from" in project.dvc("repro", "train_supernet@hss").stdout
     project.set_params({"train_supernet": {"lr": 0.05}})  # decides the weights
     assert "starting over" in project.dvc("repro", "train_supernet@hss").stdout
+
+
+@pytest.mark.skipif(
+    not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").is_dir(),
+    reason="needs Debian's dataset-fashion-mnist (scripts/setup.sh installs it)",
+)
+def test_ffcv_loader_trains_and_evaluates(project):
+    """`loader: ffcv` (the full-scale configs' setting) streams the .beton files instead."""
+    import sys
+
+    project.set_params(
+        {"train_supernet": {**TINY["train_supernet"], "iterations": 3}, **{"rank": {"paths": 3}}}
+    )
+    params = project.root / "params.yaml"
+    params.write_text("loader: ffcv\n" + params.read_text())
+    project.dvc("repro", "prepare")
+    run = project.run(
+        sys.executable, "pipelines/train_supernet.py", "--params", "params.yaml",
+        "--sampler", "uniform", "--data", "data/prepared", "--out", "outputs/supernet/uniform",
+    )  # fmt: skip
+    assert "train_supernet[uniform]: 3 iterations" in run.stdout
+    evaluation = json.loads((project.root / "outputs/supernet/uniform/eval.json").read_text())
+    assert evaluation["minival_images"] == 200 and len(evaluation["top1"]) == 8
+    project.run(
+        sys.executable, "pipelines/evaluate_paths.py", "--params", "params.yaml",
+        "--checkpoint", "outputs/supernet/uniform/checkpoint.pt", "--data", "data/prepared",
+        "--out", "outputs/rank/uniform.csv",
+    )  # fmt: skip
+    import csv
+
+    with (project.root / "outputs/rank/uniform.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    assert len(rows) == 3 and all(0 <= float(row["accuracy"]) <= 100 for row in rows)

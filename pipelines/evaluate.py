@@ -1,0 +1,158 @@
+"""DVC stage `evaluate`: every retrained model on the held-out split, as DVC metrics.
+
+    python pipelines/evaluate.py --params params.yaml --retrained outputs/retrain \
+        --families outputs/family --data data/prepared --out outputs/evaluate
+
+For each family (scalenet, compound, random) and each stage in `retrain.stages`: top-1 (and top-5
+with >= 5 classes) on a seeded subset of `evaluate.test_images` images of the test split (val for
+an ImageFolder), FLOPs counted on the network (torch's FlopCounterMode, multiply-accumulates) next
+to the analytic count of scalenet-space, parameters, and the median CPU latency of a batch-1
+forward on one thread.
+
+Writes OUT/metrics.json ({"models": {"<family>/S<j>": {...}}}, a DVC metric), OUT/models.csv (one
+row per model, the DVC plot of top-1 vs FLOPs) and OUT/cache.jsonl (kept by DVC: models already
+evaluated with the same weights and settings are not evaluated again after an interruption).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path as FilePath
+from typing import Any
+
+import torch
+from _common import fail, load_params, stage_cost, write_json
+from _supernet import default_device, eval_batches, held_out_split, split_size, subset_indices
+from tqdm import tqdm
+
+from scalenet.supernet.retrain import evaluate_model
+from scalenet.supernet.static import StaticNet, load_static
+
+FAMILIES = ("scalenet", "compound", "random")
+CSV_COLUMNS = ("model", "family", "stage", "flops", "params", "top1", "latency_ms")
+
+
+def _sha256(file: FilePath) -> str:
+    return hashlib.sha256(file.read_bytes()).hexdigest()
+
+
+def _read_cache(file: FilePath) -> dict[str, dict[str, Any]]:
+    """Cached evaluations by key; a torn last line (killed while writing) is ignored."""
+    cache: dict[str, dict[str, Any]] = {}
+    if file.is_file():
+        for line in file.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+                cache[record["key"]] = record["metrics"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+    return cache
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--retrained", default="outputs/retrain", help="retrain stage outputs")
+    parser.add_argument("--families", default="outputs/family", help="family member files")
+    parser.add_argument("--data", default="data/prepared", help="folder written by prepare")
+    parser.add_argument("--out", default="outputs/evaluate")
+    args = parser.parse_args()
+    with stage_cost("evaluate"):
+        evaluate(args)
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    """Evaluate every retrained model (reusing cached results); write metrics and the CSV."""
+    params = load_params(args.params, "evaluate")
+    retrain = load_params(args.params, "retrain")
+    stages = retrain["stages"]
+    if not stages or not all(isinstance(j, int) and j >= 0 for j in stages):
+        fail(f"retrain.stages must be a non-empty list of scaling stages >= 0, got {stages!r}")
+    if params["batch_size"] < 1 or params["latency_repeats"] < 1:
+        fail("evaluate.batch_size and evaluate.latency_repeats must be >= 1")
+    retrained = FilePath(args.retrained)
+    wanted = [(family, j) for family in FAMILIES for j in sorted(set(stages))]
+    missing = [
+        f"{family}-S{j}"
+        for family, j in wanted
+        if not (retrained / f"{family}-S{j}" / "model.pt").is_file()
+    ]
+    if missing:
+        fail(f"no retrained model for {', '.join(missing)} in {retrained} (run dvc repro retrain)")
+    split = held_out_split(args.data)
+    size = split_size(args.data, split)
+    indices = subset_indices(size, params["test_images"], params["seed"])
+    images = size if indices is None else len(indices)
+    out = FilePath(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache_file = out / "cache.jsonl"
+    cache = _read_cache(cache_file)
+    settings = json.dumps({**params, "split": split, "images": images}, sort_keys=True)
+    models: dict[str, dict[str, Any]] = {}
+    for family, j in tqdm(wanted, desc="evaluate", leave=False):
+        folder = retrained / f"{family}-S{j}"
+        member_file = FilePath(args.families) / family / f"S{j}.json"
+        if not member_file.is_file():
+            fail(f"{member_file} does not exist (run the generalize and baselines stages)")
+        member = json.loads(member_file.read_text(encoding="utf-8"))
+        key = hashlib.sha256(f"{_sha256(folder / 'model.pt')}|{settings}".encode()).hexdigest()
+        if key not in cache:
+            try:
+                model = load_static(folder / "model.pt")
+            except ValueError as error:
+                fail(str(error))
+            if not isinstance(model, StaticNet) or model.path != member["path"]:
+                fail(f"{folder / 'model.pt'} is not the network of {member_file}")
+            torch.manual_seed(params["seed"])
+            model.to(default_device())
+            batches = eval_batches(
+                params["loader"],
+                args.data,
+                split,
+                params["batch_size"],
+                model.resolution,
+                indices,
+                device=next(model.parameters()).device,
+            )
+            metrics = evaluate_model(
+                model, batches, latency_repeats=params["latency_repeats"], threads=1
+            )
+            cache[key] = metrics
+            with cache_file.open("a", encoding="utf-8") as stream:
+                stream.write(json.dumps({"key": key, "metrics": metrics}, sort_keys=True) + "\n")
+        trained = json.loads((folder / "train.json").read_text(encoding="utf-8"))
+        models[f"{family}/S{j}"] = {
+            **cache[key],
+            "family": family,
+            "stage": j,
+            "budget": member["budget"],
+            "flops_analytic": member["flops"],
+            "epochs": trained["epochs"],
+            "train_images": trained["train_images"],
+            "test_split": split,
+            "test_images": images,
+        }
+    write_json(out / "metrics.json", {"models": models})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for name, record in models.items():
+        writer.writerow([name, *(record[column] for column in CSV_COLUMNS[1:])])
+    temp = out / "models.csv.tmp"
+    temp.write_text(buffer.getvalue(), encoding="utf-8")
+    temp.replace(out / "models.csv")
+    for family in FAMILIES:
+        row = ", ".join(
+            f"S{record['stage']} {100 * record['top1']:.1f}%"
+            for record in models.values()
+            if record["family"] == family
+        )
+        print(f"evaluate: {family:<8} top-1 on {images} {split} images: {row}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""DVC stage `retrain`: train one family member from scratch with supplementary A's recipe.
+
+    python pipelines/retrain.py --params params.yaml --member outputs/family/scalenet/S3.json \
+        --data data/prepared --out outputs/retrain/scalenet-S3
+
+dvc.yaml runs it as a matrix over the families (scalenet, compound, random) and the scaling stages
+in `retrain.stages`. RMSProp (TF-style eps 1e-3, momentum 0.9), lr_per_1024 scaled with the batch,
+linear warm-up, x decay_rate every decay_epochs, EMA of the weights, label smoothing, dropout
+before the classifier, RandAugment when enabled, at the member's own resolution. Training uses a
+seeded subset of `retrain.train_images` images of the train split (all when null).
+
+Writes OUT/model.pt (the EMA weights when EMA is on), OUT/checkpoint.pt (kept by DVC: a killed run
+resumes from it; OUT/training.json stamps the settings, other settings start over),
+OUT/metrics.jsonl and OUT/train.json. Works under torchrun (params.yaml `launcher`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path as FilePath
+
+import torch
+from _common import fail, load_params, stage_cost, write_json
+from _supernet import fresh_or_resumable, split_size, subset_indices, train_batches
+
+from scalenet.supernet import CheckpointError, NonFiniteError
+from scalenet.supernet.engine import init_distributed
+from scalenet.supernet.retrain import RetrainConfig, Retrainer
+from scalenet.supernet.zoo import create_model
+
+#: Keys that do not change the trained weights (a checkpoint made under other values is resumed).
+NOT_TRAINING = ("stages", "checkpoint_every", "threads")
+
+
+def member_name(member: FilePath) -> str:
+    """``outputs/family/compound/S3.json`` -> ``compound-S3``."""
+    return f"{member.parent.name}-{member.stem}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--member", required=True, help="family member file S<j>.json")
+    parser.add_argument("--data", default="data/prepared", help="folder written by prepare")
+    parser.add_argument("--out", required=True, help="output folder")
+    args = parser.parse_args()
+    member = FilePath(args.member)
+    with stage_cost(f"retrain@{member_name(member)}"):
+        retrain(args, member)
+
+
+def retrain(args: argparse.Namespace, member: FilePath) -> None:
+    """Retrain (or resume) ``member``; write the weights and a training summary."""
+    params = load_params(args.params, "retrain")
+    stages = params["stages"]
+    if not stages or not all(isinstance(j, int) and not isinstance(j, bool) for j in stages):
+        fail(f"retrain.stages must be a non-empty list of scaling stages, got {stages!r}")
+    if not member.is_file():
+        fail(f"{member} does not exist (run the generalize and baselines stages)")
+    if params["train_images"] is not None and params["train_images"] < params["batch_size"]:
+        fail(
+            f"retrain.train_images = {params['train_images']} must be >= retrain.batch_size "
+            f"= {params['batch_size']} (or null for the whole split)"
+        )
+    if params["threads"] > 0:
+        torch.set_num_threads(params["threads"])
+    manifest = FilePath(args.data) / "manifest.json"
+    if not manifest.is_file():
+        fail(f"{manifest} does not exist (run the prepare stage: dvc repro prepare)")
+    out = FilePath(args.out)
+    fingerprint = {
+        "space": params["space"],
+        "member": json.loads(member.read_text(encoding="utf-8"))["path"],
+        "data": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+        **{key: value for key, value in params.items() if key not in NOT_TRAINING},
+    }
+    context = init_distributed("auto")
+    if context.is_main:
+        fresh_or_resumable("retrain", out, fingerprint)
+    context.barrier()
+    try:
+        config = RetrainConfig(
+            epochs=float(params["epochs"]),
+            batch_size=params["batch_size"] * context.world_size,
+            lr_per_1024=float(params["lr_per_1024"]),
+            warmup_epochs=float(params["warmup_epochs"]),
+            decay_epochs=float(params["decay_epochs"]),
+            decay_rate=float(params["decay_rate"]),
+            weight_decay=float(params["weight_decay"]),
+            ema_decay=params["ema_decay"],
+            label_smoothing=float(params["label_smoothing"]),
+            drop_rate=float(params["drop_rate"]),
+            # In memory the recipe applies RandAugment; the FFCV loader applies it on the device.
+            randaugment=params["randaugment"] and params["loader"] == "memory",
+            checkpoint_every=params["checkpoint_every"],
+            seed=params["seed"],
+            progress=context.is_main,
+        )
+        indices = subset_indices(
+            split_size(args.data, "train"), params["train_images"], params["seed"]
+        )
+        train_count = split_size(args.data, "train") if indices is None else len(indices)
+        torch.manual_seed(params["seed"])
+        classes = len(json.loads(manifest.read_text(encoding="utf-8"))["classes"])
+        model = create_model(member, num_classes=classes, space=params["space"])
+        batches = train_batches(
+            params["loader"],
+            args.data,
+            params["batch_size"],
+            params["seed"],
+            model.resolution,
+            context,
+            indices,
+            randaugment=params["randaugment"],
+        )
+        result = Retrainer(model, batches, config, out, context).run()
+    except (ValueError, CheckpointError, NonFiniteError) as error:
+        fail(str(error).splitlines()[0])
+    if not context.is_main:
+        return
+    write_json(
+        out / "train.json",
+        {
+            "member": str(member),
+            "path": model.path,
+            "resolution": model.resolution,
+            "train_images": train_count,
+            "epochs": params["epochs"],
+            "iterations": result.iterations,
+            "resumed_from": result.resumed_from,
+            "final_loss": round(result.last_loss, 4),
+            "train_seconds": round(result.seconds, 1),
+            "train_images_per_second": round(result.images_per_second, 1),
+        },
+    )
+    print(
+        f"retrain[{member_name(member)}]: {result.iterations} iterations at "
+        f"{model.resolution} px, final loss {result.last_loss:.3f} -> {out / 'model.pt'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
