@@ -32,7 +32,7 @@ PACKAGES: dict[str, tuple[list[str], list[str], bool]] = {
     "supernet": (["space", "sampling"], ["test"], True),
 }
 
-nox.options.sessions = [*PACKAGES, "integration", "lint", "typecheck"]
+nox.options.sessions = [*PACKAGES, "integration", "lint", "typecheck", "docs"]
 
 
 @contextmanager
@@ -112,3 +112,20 @@ def bench(session: nox.Session) -> None:
         session.install("-r", "requirements.txt")
         for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
             session.run("python", str(script.relative_to(ROOT)))
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the docs site (mkdocs, API reference from docstrings); any warning fails."""
+    with _pruned(session):
+        session.install("-r", "docs/requirements.txt")
+        site = Path(session.create_tmp()) / "site"
+        session.run(
+            "mkdocs",
+            "build",
+            "--strict",
+            "--site-dir",
+            str(site),
+            *session.posargs,
+            env={"NO_MKDOCS_2_WARNING": "1"},
+        )
