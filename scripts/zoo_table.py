@@ -4,7 +4,7 @@ Usage (repository root):
     python scripts/zoo_table.py                       # print the markdown table
     python scripts/zoo_table.py --write docs/zoo.md   # replace the table between the markers
     python scripts/zoo_table.py --check docs/zoo.md   # exit 1 if the docs' table is stale
-    python scripts/zoo_table.py --members outputs/family/members --space fmnist
+    python scripts/zoo_table.py --members outputs/family/scalenet --space fmnist
     python scripts/zoo_table.py --verify              # also count with torch (FlopCounterMode)
 
 The numbers come from ``scalenet.space.count`` (the analytic counter, multiply-accumulates);

@@ -263,3 +263,9 @@ def test_evaluate_model_reports_everything(tiny_space: SearchSpace) -> None:
     assert 0 <= metrics["top1"] <= metrics["top5"] <= 1
     assert metrics["latency_ms"] > 0
     assert cpu_latency_ms(model, 16, repeats=2, warmup=0) > 0
+
+
+def test_randaugment_without_torchvision_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torchvision.transforms", None)  # import fails
+    with pytest.raises(ImportError, match=r"scalenet-supernet\[augment\]"):
+        randaugment(0.5, 0.3)

@@ -17,9 +17,10 @@ The recipe (EfficientNet's, as the paper retrains its searched models):
   (``torchvision.transforms.v2.RandAugment``, per image, on the uint8 images recovered from the
   normalized batch); the input is resized to the path's resolution by the network itself.
 
-The loop reuses :mod:`scalenet.supernet.engine` (distributed context, parameter groups, the
-non-finite guard, atomic checkpoints with RNG states, JSON-lines metrics, throughput, progress
-bar): a run killed at any point and restarted with the same arguments reaches the same weights.
+The loop is the supernet trainer's :class:`scalenet.supernet.engine.TrainingLoop` (resume or
+fresh start, atomic checkpoints with RNG states, JSON-lines metrics, throughput, progress bar, the
+kill hook of the tests), with the engine's distributed context, parameter groups and non-finite
+guard: a run killed at any point and restarted with the same arguments reaches the same weights.
 Fine-tuning (supplementary A, "Fine-tuning tasks") is the same recipe without EMA on a retrained
 backbone with a new classifier (:func:`scalenet.supernet.zoo.finetune`,
 :meth:`RetrainConfig.finetuning`).
@@ -34,10 +35,9 @@ import dataclasses
 import json
 import math
 import os
-import signal
 import statistics
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path as FilePath
@@ -49,19 +49,18 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from scalenet.supernet.engine import (
-    Checkpointer,
-    CheckpointError,
     DistContext,
-    MetricsWriter,
-    Throughput,
+    LoopConfig,
+    LoopResult,
+    TrainingLoop,
+    batches_state,
     capture_rng,
     check_finite,
     param_groups,
-    progress,
     restore_rng,
 )
 from scalenet.supernet.static import StaticNet, save_static
-from scalenet.supernet.trainer import AMP_MODES, ResumableBatches
+from scalenet.supernet.trainer import AMP_MODES
 from scalenet.supernet.zoo import counted_flops, num_params, set_dropout
 
 __all__ = [
@@ -211,22 +210,8 @@ class RetrainConfig:
 
 
 @dataclass(frozen=True)
-class RetrainResult:
-    """What a finished run reports.
-
-    Attributes:
-        iterations: Iterations done in total.
-        resumed_from: Iteration the run resumed from (0 for a fresh run).
-        last_loss: Mean loss of the last logged window.
-        seconds: Wall time of this invocation.
-        images_per_second: Mean training throughput of this invocation (all ranks).
-    """
-
-    iterations: int
-    resumed_from: int
-    last_loss: float
-    seconds: float
-    images_per_second: float
+class RetrainResult(LoopResult):
+    """What a finished retraining run reports (the fields of :class:`~.engine.LoopResult`)."""
 
 
 def randaugment(
@@ -244,7 +229,10 @@ def randaugment(
     try:
         from torchvision.transforms import v2
     except ImportError:
-        raise ImportError("randaugment needs torchvision: pip install torchvision") from None
+        raise ImportError(
+            "randaugment needs torchvision: pip install 'scalenet-supernet[augment]' "
+            "(or pip install torchvision)"
+        ) from None
     transform = v2.RandAugment(num_ops=num_ops, magnitude=magnitude)
 
     def apply(images: Tensor) -> Tensor:
@@ -325,9 +313,18 @@ class Retrainer:
             augment = randaugment(mean, std, config.randaugment_ops, config.randaugment_magnitude)
         self.augment = augment
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-        self.checkpointer = Checkpointer(self.out_dir / "checkpoint.pt", CHECKPOINT_KIND)
-        self.metrics = MetricsWriter(self.out_dir / "metrics.jsonl", enabled=self.context.is_main)
-        self.iteration = 0
+        self.loop = TrainingLoop(self.out_dir, CHECKPOINT_KIND, self.context)
+        self.checkpointer = self.loop.checkpointer
+        self.metrics = self.loop.metrics
+
+    @property
+    def iteration(self) -> int:
+        """Optimizer steps done (the counter of :attr:`loop`)."""
+        return self.loop.iteration
+
+    @iteration.setter
+    def iteration(self, value: int) -> None:
+        self.loop.iteration = value
 
     @property
     def final_model(self) -> StaticNet:
@@ -342,16 +339,13 @@ class Retrainer:
 
     def state(self) -> dict[str, Any]:
         """Everything an exact resume needs (the iteration is added by the checkpointer)."""
-        data_state = (
-            self.batches.state_dict() if isinstance(self.batches, ResumableBatches) else None
-        )
         return {
             "model": self.net.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else {},
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng": capture_rng(),
-            "data": json.dumps(data_state),
+            "data": batches_state(self.batches),
             "path": self.net.path,
             "space": self.net.space_name,
             "config": json.dumps(asdict(self.config)),
@@ -359,9 +353,7 @@ class Retrainer:
 
     def save(self) -> None:
         """Write a checkpoint at the current iteration (main rank only)."""
-        if self.context.is_main:
-            self.checkpointer.save(self.iteration, self.state())
-        self.context.barrier()
+        self.loop.save(self.state)
 
     def load(self) -> int:
         """Restore the checkpoint of ``out_dir``; returns its iteration.
@@ -369,34 +361,18 @@ class Retrainer:
         Raises:
             CheckpointError: If it is corrupted or belongs to another path.
         """
-        payload = self.checkpointer.load(map_location=self.context.device)
-        if payload.get("path") != self.net.path:
-            raise CheckpointError(
-                f"checkpoint {self.checkpointer.path} has path {payload.get('path')!r}, "
-                f"this run {self.net.path!r}; delete it to train from scratch"
-            )
-        try:
+
+        def restore(payload: dict[str, Any]) -> None:
             self.net.load_state_dict(payload["model"])
             if self.ema is not None:
                 self.ema.load_state_dict(payload["ema"])
             self.optimizer.load_state_dict(payload["optimizer"])
             self.scheduler.load_state_dict(payload["scheduler"])
             restore_rng(payload["rng"])
-            data_state = json.loads(payload["data"])
-        except (KeyError, RuntimeError, ValueError) as error:
-            raise CheckpointError(
-                f"checkpoint {self.checkpointer.path} does not match this run ({error}); "
-                "delete it to train from scratch"
-            ) from None
-        if data_state is not None and isinstance(self.batches, ResumableBatches):
-            self.batches.load_state_dict(data_state)
-        return int(payload["iteration"])
+
+        return self.loop.load(restore, identity={"path": self.net.path}, batches=self.batches)
 
     # -- training --------------------------------------------------------------------------------
-
-    def _stream(self) -> Iterator[tuple[Tensor, Tensor]]:
-        while True:
-            yield from self.batches
 
     def step(self, images: Tensor, labels: Tensor) -> Tensor:
         """One optimizer step (plus the EMA update); returns the detached loss."""
@@ -425,79 +401,37 @@ class Retrainer:
     def run(self, *, resume: bool = True) -> RetrainResult:
         """Train for ``config.epochs`` (resuming from ``out_dir`` when a checkpoint is there).
 
+        Args:
+            resume: False refuses to reuse an existing checkpoint (raises instead of overwriting).
+
         Raises:
             CheckpointError: A checkpoint is there but unusable (or ``resume`` is False).
             NonFiniteError: The loss or the gradient norm became NaN/inf.
         """
         config = self.config
-        torch.manual_seed(config.seed)
-        if self.checkpointer.exists():
-            if not resume:
-                raise CheckpointError(
-                    f"checkpoint {self.checkpointer.path} exists; "
-                    "resume or choose another output folder"
-                )
-            self.iteration = self.load()
-            self.metrics.truncate_after(self.iteration)
-        else:
-            self.iteration = 0
-            self.metrics.reset()
-        resumed_from = self.iteration
-        kill_at = int(os.environ.get(KILL_ENV, "-1"))
-        self.model.train()
-        start = time.perf_counter()
-        images_seen = 0
-        throughput = Throughput()
-        window: list[Tensor] = []
-        last_loss = float("nan")
-        stream = self._stream()
-        bar = progress(
-            range(self.iteration, self.iterations),
+        loop_config = LoopConfig(
             total=self.iterations,
-            initial=self.iteration,
-            enabled=config.progress and self.context.is_main,
+            checkpoint_every=config.checkpoint_every,
+            log_every=config.log_every,
+            seed=config.seed,
+            progress=config.progress,
             desc="retrain",
+            kill_env=KILL_ENV,
         )
-        for _ in bar:
-            images, labels = next(stream)
-            window.append(self.step(images, labels))
-            batch_images = images.shape[0] * self.context.world_size
-            throughput.update(batch_images)
-            images_seen += batch_images
-            done = self.iteration
-            if done % config.log_every == 0 or done == self.iterations:
-                last_loss = self.context.mean(float(torch.stack(window).float().mean()))
-                window.clear()
-                lr = self.scheduler.get_last_lr()[0]
-                rate = throughput.rate()
-                self.metrics.write(
-                    {
-                        "iteration": done,
-                        "epoch": round(done / self.steps_per_epoch, 4),
-                        "loss": round(last_loss, 6),
-                        "lr": lr,
-                        "images_per_second": round(rate, 2),
-                    }
-                )
-                bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{lr:.4f}", img_s=f"{rate:.0f}")
-            every = config.checkpoint_every
-            if every and done % every == 0 and done < self.iterations:
-                self.save()
-            if done == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
-        bar.close()
-        if self.iteration > resumed_from or not self.checkpointer.exists():
-            self.save()
+        result = self.loop.run(
+            loop_config,
+            step=self.step,
+            batches=self.batches,
+            state=self.state,
+            load=self.load,
+            lr=lambda: float(self.scheduler.get_last_lr()[0]),
+            record=lambda done: {"epoch": round(done / self.steps_per_epoch, 4)},
+            model=self.model,
+            resume=resume,
+        )
         if self.context.is_main:
             save_static(self.final_model, self.out_dir / "model.pt")
-        seconds = time.perf_counter() - start
-        return RetrainResult(
-            iterations=self.iteration,
-            resumed_from=resumed_from,
-            last_loss=last_loss,
-            seconds=seconds,
-            images_per_second=images_seen / max(seconds, 1e-9),
-        )
+        return RetrainResult(**asdict(result))
 
 
 # -- evaluation ------------------------------------------------------------------------------------

@@ -7,8 +7,10 @@ one SGD step. The optimizer is SGD (momentum 0.9, Nesterov) with weight decay on
 the lr rises linearly then follows a cosine (:func:`scalenet.supernet.engine.warmup_cosine`), the
 loss is label-smoothed cross-entropy, autocast uses bf16 on GPU (optional on CPU).
 
-Checkpoints (atomic, every ``checkpoint_every`` iterations and at the end) hold the model,
-optimizer, scheduler, the sampler generator's state, the torch RNG, the data order and the
+The loop itself (resume or fresh start, metrics, progress bar, periodic checkpoints, the kill
+hook of the tests) is :class:`scalenet.supernet.engine.TrainingLoop`, shared with the retraining
+trainer. Checkpoints (atomic, every ``checkpoint_every`` iterations and at the end) hold the
+model, optimizer, scheduler, the sampler generator's state, the torch RNG, the data order and the
 iteration: a run killed at any point and restarted with the same arguments reaches the same
 final weights as an uninterrupted one (CPU, same seed).
 """
@@ -17,9 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path as FilePath
@@ -32,15 +32,15 @@ from torch.nn.parallel import DistributedDataParallel
 
 from scalenet.space import Path
 from scalenet.supernet.engine import (
-    Checkpointer,
-    CheckpointError,
     DistContext,
-    MetricsWriter,
-    Throughput,
+    LoopConfig,
+    LoopResult,
+    ResumableBatches,
+    TrainingLoop,
+    batches_state,
     capture_rng,
     check_finite,
     param_groups,
-    progress,
     restore_rng,
     warmup_cosine,
 )
@@ -70,23 +70,6 @@ class PathSampler(Protocol):
 
     def sample(self, rng: np.random.Generator) -> Path:
         """Draw one path."""
-        ...
-
-
-@runtime_checkable
-class ResumableBatches(Protocol):
-    """A batch iterable whose position can be saved (e.g. ``data.ShuffledBatches``)."""
-
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        """Yield ``(images, labels)`` from the current position."""
-        ...
-
-    def state_dict(self) -> dict[str, Any]:
-        """The position."""
-        ...
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from a saved position."""
         ...
 
 
@@ -138,22 +121,8 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class TrainResult:
-    """What a finished run reports.
-
-    Attributes:
-        iterations: Iterations done in total.
-        resumed_from: Iteration the run resumed from (0 for a fresh run).
-        last_loss: Loss of the last logged window.
-        seconds: Wall time of this invocation.
-        images_per_second: Mean training throughput of this invocation (all ranks).
-    """
-
-    iterations: int
-    resumed_from: int
-    last_loss: float
-    seconds: float
-    images_per_second: float
+class TrainResult(LoopResult):
+    """What a finished supernet run reports (the fields of :class:`~.engine.LoopResult`)."""
 
 
 def train_side(width_mode: str, iteration: int) -> str:
@@ -218,23 +187,29 @@ class SupernetTrainer:
         )
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.path_rng = np.random.default_rng(config.seed)
-        self.checkpointer = Checkpointer(self.out_dir / "checkpoint.pt", CHECKPOINT_KIND)
-        self.metrics = MetricsWriter(self.out_dir / "metrics.jsonl", enabled=self.context.is_main)
-        self.iteration = 0
+        self.loop = TrainingLoop(self.out_dir, CHECKPOINT_KIND, self.context)
+        self.checkpointer = self.loop.checkpointer
+        self.metrics = self.loop.metrics
+
+    @property
+    def iteration(self) -> int:
+        """Optimizer steps done (the counter of :attr:`loop`)."""
+        return self.loop.iteration
+
+    @iteration.setter
+    def iteration(self, value: int) -> None:
+        self.loop.iteration = value
 
     # -- checkpoints -----------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
         """Everything an exact resume needs (the iteration is added by the checkpointer)."""
-        data_state = (
-            self.batches.state_dict() if isinstance(self.batches, ResumableBatches) else None
-        )
         return {
             "model": self.supernet.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng": capture_rng({"path": self.path_rng}),
-            "data": json.dumps(data_state),
+            "data": batches_state(self.batches),
             "space": self.supernet.space.name,
             "width_mode": self.supernet.width_mode,
             "config": json.dumps(asdict(self.config)),
@@ -242,9 +217,7 @@ class SupernetTrainer:
 
     def save(self) -> None:
         """Write a checkpoint at the current iteration (main rank only)."""
-        if self.context.is_main:
-            self.checkpointer.save(self.iteration, self.state())
-        self.context.barrier()
+        self.loop.save(self.state)
 
     def load(self) -> int:
         """Restore the checkpoint of ``out_dir``; returns its iteration.
@@ -252,41 +225,17 @@ class SupernetTrainer:
         Raises:
             CheckpointError: If it is corrupted or belongs to another space or width mode.
         """
-        payload = self.checkpointer.load(map_location=self.context.device)
-        for key, mine in (
-            ("space", self.supernet.space.name),
-            ("width_mode", self.supernet.width_mode),
-        ):
-            if payload.get(key) != mine:
-                raise CheckpointError(
-                    f"checkpoint {self.checkpointer.path} has {key} {payload.get(key)!r}, "
-                    f"this run {mine!r}"
-                )
-        try:
+
+        def restore(payload: dict[str, Any]) -> None:
             self.supernet.load_state_dict(payload["model"])
             self.optimizer.load_state_dict(payload["optimizer"])
             self.scheduler.load_state_dict(payload["scheduler"])
             restore_rng(payload["rng"], {"path": self.path_rng})
-            data_state = json.loads(payload["data"])
-        except (KeyError, RuntimeError, ValueError) as error:
-            raise CheckpointError(
-                f"checkpoint {self.checkpointer.path} does not match this run ({error}); "
-                "delete it to train from scratch"
-            ) from None
-        if data_state is not None and isinstance(self.batches, ResumableBatches):
-            self.batches.load_state_dict(data_state)
-        return int(payload["iteration"])
+
+        identity = {"space": self.supernet.space.name, "width_mode": self.supernet.width_mode}
+        return self.loop.load(restore, identity=identity, batches=self.batches)
 
     # -- training --------------------------------------------------------------------------------
-
-    def _batch_stream(self) -> Iterator[tuple[Tensor, Tensor]]:
-        empty_passes = 0
-        while empty_passes < 2:
-            empty_passes += 1
-            for batch in self.batches:
-                empty_passes = 0
-                yield batch
-        raise ValueError("the training batches are empty")
 
     def step(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Path]:
         """One optimizer step on a freshly sampled path; returns the detached loss and the path."""
@@ -315,6 +264,14 @@ class SupernetTrainer:
         self.iteration += 1
         return loss.detach(), path
 
+    def _record(self, iteration: int) -> dict[str, Any]:
+        """The supernet's fields of a metrics record: the last step's path and resolution."""
+        active = self.supernet.active
+        return {
+            "resolution": active.resolution if active else 0,
+            "path": active.path.encode() if active else "",
+        }
+
     def run(self, *, resume: bool = True) -> TrainResult:
         """Train until ``config.iterations`` (resuming from ``out_dir`` when a checkpoint is there).
 
@@ -326,76 +283,24 @@ class SupernetTrainer:
             NonFiniteError: The loss or the gradient norm became NaN/inf.
         """
         config = self.config
-        torch.manual_seed(config.seed)
-        if self.checkpointer.exists():
-            if not resume:
-                raise CheckpointError(
-                    f"checkpoint {self.checkpointer.path} exists; "
-                    "resume or choose another output folder"
-                )
-            self.iteration = self.load()
-            self.metrics.truncate_after(self.iteration)
-        else:
-            self.iteration = 0
-            self.metrics.reset()
-        resumed_from = self.iteration
-        kill_at = int(os.environ.get(KILL_ENV, "-1"))
-        self.model.train()
-        start = time.perf_counter()
-        images_seen = 0
-        throughput = Throughput()
-        window: list[Tensor] = []
-        last_loss = float("nan")
-        stream = self._batch_stream()
-        bar = progress(
-            range(self.iteration, config.iterations),
+        loop_config = LoopConfig(
             total=config.iterations,
-            initial=self.iteration,
-            enabled=config.progress and self.context.is_main,
+            checkpoint_every=config.checkpoint_every,
+            log_every=config.log_every,
+            seed=config.seed,
+            progress=config.progress,
             desc="supernet",
+            kill_env=KILL_ENV,
         )
-        for _ in bar:
-            images, labels = next(stream)
-            loss, path = self.step(images, labels)
-            window.append(loss)
-            batch_images = images.shape[0] * self.context.world_size
-            throughput.update(batch_images)
-            images_seen += batch_images
-            done = self.iteration
-            if done % config.log_every == 0 or done == config.iterations:
-                last_loss = self.context.mean(float(torch.stack(window).float().mean()))
-                window.clear()
-                lr = self.scheduler.get_last_lr()[0]
-                rate = throughput.rate()
-                self.metrics.write(
-                    {
-                        "iteration": done,
-                        "loss": round(last_loss, 6),
-                        "lr": lr,
-                        "images_per_second": round(rate, 2),
-                        "resolution": self.supernet.active.resolution
-                        if self.supernet.active
-                        else 0,
-                        "path": path.encode(),
-                    }
-                )
-                bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{lr:.4f}", img_s=f"{rate:.0f}")
-            if (
-                config.checkpoint_every
-                and done % config.checkpoint_every == 0
-                and done < config.iterations
-            ):
-                self.save()
-            if done == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
-        bar.close()
-        if self.iteration > resumed_from or not self.checkpointer.exists():
-            self.save()
-        seconds = time.perf_counter() - start
-        return TrainResult(
-            iterations=self.iteration,
-            resumed_from=resumed_from,
-            last_loss=last_loss,
-            seconds=seconds,
-            images_per_second=images_seen / max(seconds, 1e-9),
+        result = self.loop.run(
+            loop_config,
+            step=lambda images, labels: self.step(images, labels)[0],
+            batches=self.batches,
+            state=self.state,
+            load=self.load,
+            lr=lambda: float(self.scheduler.get_last_lr()[0]),
+            record=self._record,
+            model=self.model,
+            resume=resume,
         )
+        return TrainResult(**asdict(result))

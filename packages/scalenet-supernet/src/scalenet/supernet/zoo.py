@@ -7,7 +7,7 @@ exactly :func:`scalenet.space.count`'s) for
 * the presets ``efficientnet_b0`` and ``scalenet_s0`` .. ``scalenet_s5`` (the published S0 scaled
   by Table 3's strategies, :func:`scalenet.space.scalenet_path`);
 * any path string ``<arch>@d..,w..,r..`` (a bare architecture gets the identity scaling);
-* any family member file written by the ``generalize`` stage (``outputs/family/members/S<j>.json``,
+* any family member file written by the ``generalize`` stage (``outputs/family/scalenet/S<j>.json``,
   a JSON object with a ``path`` key) or any JSON of :meth:`scalenet.space.Path.to_json`.
 
 ``pretrained_path`` loads weights saved by :func:`~scalenet.supernet.static.save_static` or a

@@ -1,0 +1,265 @@
+"""The resumable training loop shared by both trainers (scalenet.supernet.engine.TrainingLoop)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+from pathlib import Path as FilePath
+from typing import Any
+
+import pytest
+import torch
+from torch import Tensor, nn
+from torch.nn import functional
+
+from scalenet.supernet import engine
+from scalenet.supernet.data import ShuffledBatches, synthetic_images
+from scalenet.supernet.engine import (
+    CheckpointError,
+    DistContext,
+    LoopConfig,
+    LoopResult,
+    TrainingLoop,
+    batches_state,
+    capture_rng,
+    endless,
+    restore_rng,
+)
+
+KILL = "SCALENET_TEST_LOOP_SIGKILL_AT"
+LR = 0.05
+
+
+class Toy:
+    """The smallest trainer on the loop: dropout + linear classifier, SGD with momentum.
+
+    Dropout draws from torch's RNG and the data order moves, so an exact resume needs the RNG
+    states and the data position the loop's checkpoint carries.
+    """
+
+    def __init__(
+        self,
+        out: FilePath,
+        total: int,
+        *,
+        every: int = 3,
+        log_every: int = 1,
+        tag: str = "a",
+        context: DistContext | None = None,
+    ) -> None:
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(3 * 8 * 8, 10))
+        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=LR, momentum=0.9)
+        self.batches = ShuffledBatches(synthetic_images(40, side=8, seed=0), 8, seed=1)
+        self.loop = TrainingLoop(out, "toy", context)
+        self.config = LoopConfig(
+            total=total, checkpoint_every=every, log_every=log_every, seed=3, progress=False,
+            desc="toy", kill_env=KILL,
+        )  # fmt: skip
+        self.tag = tag
+        self.losses: list[float] = []
+
+    def step(self, images: Tensor, labels: Tensor) -> Tensor:
+        loss = functional.cross_entropy(self.net(images), labels)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        self.loop.iteration += 1
+        self.losses.append(float(loss.detach()))
+        return loss.detach()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "model": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": capture_rng(),
+            "data": batches_state(self.batches),
+            "tag": self.tag,
+        }
+
+    def load(self) -> int:
+        def restore(payload: dict[str, Any]) -> None:
+            self.net.load_state_dict(payload["model"])
+            self.optimizer.load_state_dict(payload["optimizer"])
+            restore_rng(payload["rng"])
+
+        return self.loop.load(restore, identity={"tag": self.tag}, batches=self.batches)
+
+    def run(self, *, resume: bool = True) -> LoopResult:
+        return self.loop.run(
+            self.config,
+            step=self.step,
+            batches=self.batches,
+            state=self.state,
+            load=self.load,
+            lr=lambda: LR,
+            record=lambda done: {"epoch": done / len(self.batches)},
+            model=self.net,
+            resume=resume,
+        )
+
+
+class KilledError(Exception):
+    """Stands in for SIGKILL in-process: the loop stops right where the signal would stop it."""
+
+
+def _records(out: FilePath) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def _assert_same_weights(a: Toy, b: Toy) -> None:
+    for key, value in a.net.state_dict().items():
+        assert torch.equal(value, b.net.state_dict()[key]), key
+
+
+def test_fresh_run_records_checkpoints_and_reports(
+    tmp_path: FilePath, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toy = Toy(tmp_path, 7, every=3, log_every=2)
+    saved: list[int] = []
+    save = toy.loop.checkpointer.save
+    monkeypatch.setattr(
+        toy.loop.checkpointer, "save", lambda i, state: (saved.append(i), save(i, state))
+    )
+    toy.net.eval()
+    result = toy.run()
+    assert toy.net.training  # the loop puts the model in training mode
+    assert saved == [3, 6, 7]  # every 3 iterations, then the end
+    records = _records(tmp_path)
+    assert [r["iteration"] for r in records] == [2, 4, 6, 7]  # every 2, and the last one
+    assert set(records[0]) == {"iteration", "loss", "lr", "images_per_second", "epoch"}
+    assert [r["epoch"] for r in records] == [0.4, 0.8, 1.2, 1.4]
+    windows = [toy.losses[0:2], toy.losses[2:4], toy.losses[4:6], toy.losses[6:7]]
+    for record, window in zip(records, windows, strict=True):
+        assert record["loss"] == pytest.approx(sum(window) / len(window), abs=1e-6)
+        assert record["lr"] == LR and record["images_per_second"] > 0
+    assert result.iterations == 7 and result.resumed_from == 0
+    assert result.last_loss == pytest.approx(toy.losses[-1])
+    assert result.images_per_second > 0 and result.seconds > 0
+    payload = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert (payload["kind"], payload["iteration"], payload["tag"]) == ("toy", 7, "a")
+    assert json.loads(payload["data"]) == {"epoch": 1, "position": 2}  # 7 batches of 5 per epoch
+
+
+def test_resume_continues_to_the_same_weights(tmp_path: FilePath) -> None:
+    straight = Toy(tmp_path / "straight", 11)
+    straight.run()
+    first = Toy(tmp_path / "split", 4)
+    assert first.run().iterations == 4
+    second = Toy(tmp_path / "split", 11)
+    result = second.run()
+    assert result.resumed_from == 4 and result.iterations == 11
+    assert second.loop.iteration == 11
+    _assert_same_weights(straight, second)
+    assert second.losses == straight.losses[4:]
+    assert [r["iteration"] for r in _records(tmp_path / "split")] == list(range(1, 12))
+
+
+def test_kill_hook_then_resume_truncates_metrics_and_is_exact(
+    tmp_path: FilePath, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    straight = Toy(tmp_path / "straight", 9)
+    straight.run()
+    signals: list[tuple[int, int]] = []
+
+    def fake_kill(pid: int, sig: int) -> None:
+        signals.append((pid, sig))
+        raise KilledError
+
+    monkeypatch.setattr(engine.os, "kill", fake_kill)
+    monkeypatch.setenv(KILL, "5")
+    killed = Toy(tmp_path / "killed", 9, every=3)
+    with pytest.raises(KilledError):
+        killed.run()
+    assert signals == [(os.getpid(), signal.SIGKILL)]
+    assert len(killed.losses) == 5  # killed right after iteration 5
+    assert [r["iteration"] for r in _records(tmp_path / "killed")] == [1, 2, 3, 4, 5]
+    assert torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["iteration"] == 3
+    monkeypatch.delenv(KILL)
+    resumed = Toy(tmp_path / "killed", 9, every=3)
+    result = resumed.run()
+    assert result.resumed_from == 3 and result.iterations == 9
+    assert signals == [(os.getpid(), signal.SIGKILL)]  # the hook is off without the variable
+    _assert_same_weights(straight, resumed)
+    records = _records(tmp_path / "killed")
+    assert [r["iteration"] for r in records] == list(range(1, 10))  # 4 and 5 written once
+    assert [r["loss"] for r in records] == [r["loss"] for r in _records(tmp_path / "straight")]
+
+
+def test_resume_drops_metric_lines_after_the_checkpoint_and_cut_lines(tmp_path: FilePath) -> None:
+    Toy(tmp_path, 4).run()
+    with (tmp_path / "metrics.jsonl").open("a") as stream:
+        stream.write('{"iteration": 5, "loss": 1.0}\n{"iteration": 6, "lo')  # a kill mid-line
+    Toy(tmp_path, 6).run()
+    assert [r["iteration"] for r in _records(tmp_path)] == [1, 2, 3, 4, 5, 6]
+    assert _records(tmp_path)[4]["loss"] != 1.0
+
+
+def test_no_resume_refuses_an_existing_checkpoint(tmp_path: FilePath) -> None:
+    Toy(tmp_path, 2).run()
+    checkpoint = (tmp_path / "checkpoint.pt").read_bytes()
+    metrics = (tmp_path / "metrics.jsonl").read_text()
+    toy = Toy(tmp_path, 4)
+    with pytest.raises(CheckpointError, match="exists; resume or choose another output folder"):
+        toy.run(resume=False)
+    assert toy.losses == []
+    assert (tmp_path / "checkpoint.pt").read_bytes() == checkpoint
+    assert (tmp_path / "metrics.jsonl").read_text() == metrics
+    assert Toy(tmp_path / "fresh", 2).run(resume=False).iterations == 2  # nothing there: fine
+
+
+def test_checkpoint_of_another_run_is_refused(tmp_path: FilePath) -> None:
+    Toy(tmp_path, 2).run()
+    with pytest.raises(CheckpointError, match="has tag 'a', this run 'b'; delete it"):
+        Toy(tmp_path, 4, tag="b").run()
+    other_kind = Toy(tmp_path, 4)
+    other_kind.loop = TrainingLoop(tmp_path, "other")
+    with pytest.raises(CheckpointError, match="written by 'toy', expected 'other'"):
+        other_kind.run()
+    wider = Toy(tmp_path, 4)
+    wider.net[2] = nn.Linear(3 * 8 * 8, 12)
+    with pytest.raises(CheckpointError, match="does not match this run"):
+        wider.run()
+
+
+def test_finished_run_is_left_alone(tmp_path: FilePath) -> None:
+    Toy(tmp_path, 3).run()
+    checkpoint = (tmp_path / "checkpoint.pt").read_bytes()
+    again = Toy(tmp_path, 3)
+    result = again.run()
+    assert (result.iterations, result.resumed_from) == (3, 3) and math.isnan(result.last_loss)
+    assert again.losses == []
+    assert (tmp_path / "checkpoint.pt").read_bytes() == checkpoint
+    assert len(_records(tmp_path)) == 3
+
+
+def test_only_the_main_rank_writes(tmp_path: FilePath) -> None:
+    toy = Toy(tmp_path, 3, context=DistContext(rank=1))
+    assert toy.run().iterations == 3
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_step_must_advance_the_iteration_by_one(tmp_path: FilePath) -> None:
+    toy = Toy(tmp_path, 3)
+    toy.step = lambda images, labels: torch.tensor(0.0)  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="from 0 to 0, not by one"):
+        toy.run()
+
+
+def test_endless_batches() -> None:
+    stream = endless([(torch.zeros(1), torch.zeros(1)), (torch.ones(1), torch.ones(1))])
+    assert [float(next(stream)[0]) for _ in range(5)] == [0, 1, 0, 1, 0]
+    with pytest.raises(ValueError, match="the training batches are empty"):
+        next(endless([]))
+    assert batches_state([]) == "null"
+
+
+def test_loop_config_values() -> None:
+    with pytest.raises(ValueError, match="total must be >= 1"):
+        LoopConfig(total=0)
+    with pytest.raises(ValueError, match="checkpoint_every must be >= 0"):
+        LoopConfig(total=1, checkpoint_every=-1)
+    with pytest.raises(ValueError, match="log_every must be >= 1"):
+        LoopConfig(total=1, log_every=0)
