@@ -7,7 +7,10 @@ dvc.yaml runs it as a matrix over the families (scalenet, compound, random) and 
 in `retrain.stages`. RMSProp (TF-style eps 1e-3, momentum 0.9), lr_per_1024 scaled with the batch,
 linear warm-up, x decay_rate every decay_epochs, EMA of the weights, label smoothing, dropout
 before the classifier, RandAugment when enabled, at the member's own resolution. Training uses a
-seeded subset of `retrain.train_images` images of the train split (all when null).
+seeded subset of `retrain.train_images` images of the train split (all when null). Then the BN
+statistics of the final (EMA) weights are re-estimated over `retrain.bn_recalibration_batches`
+training batches ("precise BN"; 0 skips it): after a short schedule the running averages lag the
+weights so far that evaluation collapses to one class.
 
 Writes OUT/model.pt (the EMA weights when EMA is on), OUT/checkpoint.pt (kept by DVC: a killed run
 resumes from it; OUT/training.json stamps the settings, other settings start over),
@@ -27,11 +30,12 @@ from _supernet import fresh_or_resumable, split_size, subset_indices, train_batc
 
 from scalenet.supernet import CheckpointError, NonFiniteError
 from scalenet.supernet.engine import init_distributed
-from scalenet.supernet.retrain import RetrainConfig, Retrainer
+from scalenet.supernet.retrain import RetrainConfig, Retrainer, precise_bn
+from scalenet.supernet.static import save_static
 from scalenet.supernet.zoo import create_model
 
 #: Keys that do not change the trained weights (a checkpoint made under other values is resumed).
-NOT_TRAINING = ("stages", "checkpoint_every", "threads")
+NOT_TRAINING = ("stages", "checkpoint_every", "bn_recalibration_batches", "threads")
 
 
 def member_name(member: FilePath) -> str:
@@ -47,11 +51,11 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="output folder")
     args = parser.parse_args()
     member = FilePath(args.member)
-    with stage_cost(f"retrain@{member_name(member)}"):
-        retrain(args, member)
+    with stage_cost(f"retrain@{member_name(member)}") as cost:
+        cost.resumed = retrain(args, member)
 
 
-def retrain(args: argparse.Namespace, member: FilePath) -> None:
+def retrain(args: argparse.Namespace, member: FilePath) -> bool:
     """Retrain (or resume) ``member``; write the weights and a training summary."""
     params = load_params(args.params, "retrain")
     stages = params["stages"]
@@ -77,8 +81,9 @@ def retrain(args: argparse.Namespace, member: FilePath) -> None:
         **{key: value for key, value in params.items() if key not in NOT_TRAINING},
     }
     context = init_distributed("auto")
+    resumed = False
     if context.is_main:
-        fresh_or_resumable("retrain", out, fingerprint)
+        resumed = fresh_or_resumable("retrain", out, fingerprint)
     context.barrier()
     try:
         config = RetrainConfig(
@@ -115,11 +120,17 @@ def retrain(args: argparse.Namespace, member: FilePath) -> None:
             indices,
             randaugment=params["randaugment"],
         )
-        result = Retrainer(model, batches, config, out, context).run()
+        trainer = Retrainer(model, batches, config, out, context)
+        result = trainer.run()
     except (ValueError, CheckpointError, NonFiniteError) as error:
         fail(str(error).splitlines()[0])
     if not context.is_main:
-        return
+        return False
+    recalibrated = 0
+    if params["bn_recalibration_batches"] > 0:
+        # Same batches on every run (the data position is in the checkpoint): deterministic.
+        recalibrated = precise_bn(trainer.final_model, batches, params["bn_recalibration_batches"])
+        save_static(trainer.final_model, out / "model.pt")
     write_json(
         out / "train.json",
         {
@@ -129,6 +140,7 @@ def retrain(args: argparse.Namespace, member: FilePath) -> None:
             "train_images": train_count,
             "epochs": params["epochs"],
             "iterations": result.iterations,
+            "bn_recalibration_batches": recalibrated,
             "resumed_from": result.resumed_from,
             "final_loss": round(result.last_loss, 4),
             "train_seconds": round(result.seconds, 1),
@@ -139,6 +151,8 @@ def retrain(args: argparse.Namespace, member: FilePath) -> None:
         f"retrain[{member_name(member)}]: {result.iterations} iterations at "
         f"{model.resolution} px, final loss {result.last_loss:.3f} -> {out / 'model.pt'}"
     )
+
+    return resumed
 
 
 if __name__ == "__main__":

@@ -27,11 +27,12 @@ from scalenet.supernet.retrain import (
     cpu_latency_ms,
     ema_avg_fn,
     evaluate_model,
+    precise_bn,
     randaugment,
     torch_rmsprop_eps,
     warmup_step_decay,
 )
-from scalenet.supernet.zoo import create_model, finetune
+from scalenet.supernet.zoo import create_model, finetune, set_dropout
 
 #: RandAugment runs in the resume tests when torchvision is there (it is an optional dependency).
 HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
@@ -269,3 +270,26 @@ def test_randaugment_without_torchvision_names_the_extra(monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "torchvision.transforms", None)  # import fails
     with pytest.raises(ImportError, match=r"scalenet-supernet\[augment\]"):
         randaugment(0.5, 0.3)
+
+
+def test_precise_bn_matches_the_exact_statistics_and_keeps_weights(
+    tiny_space: SearchSpace,
+) -> None:
+    model = set_dropout(_model(tiny_space), 0.5)  # dropout must not disturb the statistics
+    batches = fixed_batches(synthetic_images(64, side=16, seed=3), 16)
+    bn = next(m for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    # The exact per-channel mean of the first BN's input over the 3 batches used.
+    inputs: list[Tensor] = []
+    handle = bn.register_forward_pre_hook(lambda _m, args: inputs.append(args[0].detach()))
+    weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k}
+    bn.running_mean.fill_(123.0)
+    model.eval()
+    assert precise_bn(model, batches, 3) == 3
+    handle.remove()
+    expected = torch.stack([x.mean(dim=(0, 2, 3)) for x in inputs]).mean(dim=0)
+    torch.testing.assert_close(bn.running_mean, expected, rtol=1e-4, atol=1e-5)
+    assert bn.momentum == 0.1 and not model.training  # restored
+    after = {k: v for k, v in model.state_dict().items() if "running" not in k}
+    assert all(torch.equal(weights[k], after[k]) for k in weights if "num_batches" not in k)
+    assert precise_bn(model, batches, 0) == 0
+    assert precise_bn(model, batches, 100) == 4  # the batches ran out
