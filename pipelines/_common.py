@@ -103,6 +103,7 @@ SCHEMAS: dict[str, Schema] = {
         "randaugment": bool,
         "seed": int,
         "checkpoint_every": int,
+        "bn_recalibration_batches": int,
         "threads": int,
     },
     "evaluate": {"test_images": (int, type(None)), "batch_size": int, "latency_repeats": int,
@@ -118,6 +119,46 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "search.evaluator": ("supernet", "analytic"),
     "generalize.function": ("linear", "squared", "power", "exponential", "geometric"),
     "generalize.project": ("rw", "r", "all", "none"),
+}
+
+
+#: Smallest allowed value of numeric keys (None values are not checked).
+MINIMUM: dict[str, float] = {
+    "prepare.jpeg_quality": 1,
+    "prepare.minival_per_class": 0,
+    "prepare.num_workers": 1,
+    "prepare.max_side": 1,
+    "budgets.samples": 1,
+    "sampling.paths": 1,
+    "train_supernet.iterations": 1,
+    "train_supernet.batch_size": 1,
+    "train_supernet.warmup": 0,
+    "train_supernet.checkpoint_every": 0,
+    "train_supernet.recalib_batches": 0,
+    "train_supernet.eval_batch_size": 1,
+    "train_supernet.threads": 0,
+    "search.population": 2,
+    "search.generations": 1,
+    "search.iterations": 0,
+    "search.initial_bases": 1,
+    "rank.paths": 3,
+    "generalize.stages": 1,
+    "retrain.train_images": 1,
+    "retrain.epochs": 1e-9,
+    "retrain.batch_size": 1,
+    "retrain.lr_per_1024": 1e-12,
+    "retrain.warmup_epochs": 0,
+    "retrain.decay_epochs": 1e-9,
+    "retrain.decay_rate": 1e-9,
+    "retrain.weight_decay": 0,
+    "retrain.label_smoothing": 0,
+    "retrain.drop_rate": 0,
+    "retrain.checkpoint_every": 0,
+    "retrain.bn_recalibration_batches": 0,
+    "retrain.threads": 0,
+    "evaluate.test_images": 1,
+    "evaluate.batch_size": 1,
+    "evaluate.latency_repeats": 1,
 }
 
 
@@ -147,6 +188,9 @@ def check_section(path: str, section: str, values: Any, schema: Schema) -> None:
         choices = CHOICES.get(f"{section}.{key}")
         if choices is not None and value not in choices:
             fail(f"{path}: {section}.{key} {value!r} not in {{{', '.join(choices)}}}")
+        minimum = MINIMUM.get(f"{section}.{key}")
+        if minimum is not None and value is not None and value < minimum:
+            fail(f"{path}: {section}.{key} must be >= {minimum:g}, got {value!r}")
 
 
 def check_params(path: str) -> dict[str, Any]:
@@ -168,6 +212,14 @@ def check_params(path: str) -> dict[str, Any]:
         )
     for section, schema in SCHEMAS.items():
         check_section(path, section, data.get(section), schema)
+    stages, largest = data["retrain"]["stages"], data["generalize"]["stages"]
+    if not stages or not all(
+        isinstance(j, int) and not isinstance(j, bool) and 0 <= j <= largest for j in stages
+    ):
+        fail(
+            f"{path}: retrain.stages must list scaling stages 0..generalize.stages = {largest}, "
+            f"got {stages!r}"
+        )
     if not isinstance(data.get("space"), str):
         fail(f"{path}: top-level key 'space' must name a search space, got {data.get('space')!r}")
     launcher = data.get("launcher", "python")
@@ -204,19 +256,30 @@ def write_json(path: str | Path, payload: Any) -> None:
     os.replace(temp, target)
 
 
+class CostRecord:
+    """What :func:`stage_cost` yields: set ``resumed`` when the stage continued earlier work."""
+
+    def __init__(self) -> None:
+        self.resumed = False
+
+
 @contextmanager
-def stage_cost(stage: str, out_dir: str | Path = "outputs/cost") -> Iterator[None]:
+def stage_cost(stage: str, out_dir: str | Path = "outputs/cost") -> Iterator[CostRecord]:
     """Record the wall time and CPU time of the block in ``out_dir/<stage>.json``.
 
     ``stage`` is the DVC stage name (``train_supernet@hss`` is written as
     ``train_supernet-hss.json``). CPU time is user + system of this process and its waited-for
-    children; under torchrun only rank 0 writes (its own process). Nothing is written when the
-    block raises or exits: an interrupted stage leaves the previous record.
+    children; under torchrun only rank 0 writes (its own process). When the block sets
+    ``resumed`` on the yielded record (it continued a killed run), the previous record's times
+    are added and ``runs`` counts the invocations, so the cost covers the whole computation.
+    Nothing is written when the block raises or exits: an interrupted stage leaves the previous
+    record.
     """
+    record = CostRecord()
     start_wall = time.perf_counter()
     start_self = resource.getrusage(resource.RUSAGE_SELF)
     start_children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    yield
+    yield record
     end_self = resource.getrusage(resource.RUSAGE_SELF)
     end_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = sum(
@@ -226,14 +289,26 @@ def stage_cost(stage: str, out_dir: str | Path = "outputs/cost") -> Iterator[Non
     )
     if os.environ.get("RANK", "0") != "0":
         return
+    wall = time.perf_counter() - start_wall
+    file = Path(out_dir) / f"{stage.replace('@', '-')}.json"
+    runs = 1
+    if record.resumed and file.is_file():
+        try:
+            previous = json.loads(file.read_text(encoding="utf-8"))
+            wall += float(previous["wall_s"])
+            cpu += float(previous["cpu_s"])
+            runs += int(previous.get("runs", 1))
+        except (ValueError, KeyError, TypeError):
+            pass
     torch = sys.modules.get("torch")
     threads = int(torch.get_num_threads()) if torch is not None else 1
     write_json(
-        Path(out_dir) / f"{stage.replace('@', '-')}.json",
+        file,
         {
             "stage": stage,
-            "wall_s": round(time.perf_counter() - start_wall, 3),
+            "wall_s": round(wall, 3),
             "cpu_s": round(cpu, 3),
+            "runs": runs,
             "threads": threads,
             "world_size": int(os.environ.get("WORLD_SIZE", "1")),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -70,6 +70,11 @@ def test_a_typo_in_any_section_names_the_key(tmp_path, capsys, section):
         ("evaluate", "test_images", 1.5, "evaluate.test_images must be int or null"),
         ("generalize", "project", "rws", "generalize.project 'rws' not in {rw, r, all, none}"),
         ("prepare", "dataset", "cifar", "prepare.dataset 'cifar' not in {fmnist, imagefolder}"),
+        ("retrain", "train_images", -5, "retrain.train_images must be >= 1, got -5"),
+        ("retrain", "decay_rate", 0, "retrain.decay_rate must be >= 1e-09, got 0"),
+        ("search", "population", 1, "search.population must be >= 2, got 1"),
+        ("retrain", "stages", [0, 9], "retrain.stages must list scaling stages 0..generalize"),
+        ("retrain", "stages", [], "retrain.stages must list scaling stages 0..generalize"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, capsys, section, key, value, expected):
