@@ -64,12 +64,12 @@ def held_out_split(folder: str) -> str:
     fail(f"{folder} has neither test.beton nor val.beton (run the prepare stage)")
 
 
-def fresh_or_resumable(stage: str, out: Path, fingerprint: dict[str, object]) -> None:
+def fresh_or_resumable(stage: str, out: Path, fingerprint: dict[str, object]) -> bool:
     """Keep ``out``'s checkpoint only if it was made with the same settings.
 
     DVC keeps the checkpoint between runs (`persist: true`), so a killed `dvc repro` resumes where
     it stopped; after a change of the settings that decide the weights, training starts over.
-    The settings are stamped in ``out/training.json``.
+    The settings are stamped in ``out/training.json``. Returns whether the run resumes.
     """
     stamp = out / "training.json"
     checkpoint = out / "checkpoint.pt"
@@ -77,11 +77,12 @@ def fresh_or_resumable(stage: str, out: Path, fingerprint: dict[str, object]) ->
         previous = json.loads(stamp.read_text(encoding="utf-8")) if stamp.exists() else None
         if previous == fingerprint:
             print(f"{stage}: resuming from {checkpoint}")
-            return
+            return True
         print(f"{stage}: training settings changed, starting over ({checkpoint} removed)")
         checkpoint.unlink()
         (out / "metrics.jsonl").unlink(missing_ok=True)
     write_json(stamp, fingerprint)
+    return False
 
 
 def subset_indices(size: int, count: int | None, seed: int) -> list[int] | None:

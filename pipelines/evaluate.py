@@ -61,12 +61,16 @@ def main() -> None:
     parser.add_argument("--data", default="data/prepared", help="folder written by prepare")
     parser.add_argument("--out", default="outputs/evaluate")
     args = parser.parse_args()
-    with stage_cost("evaluate"):
-        evaluate(args)
+    with stage_cost("evaluate") as cost:
+        cost.resumed = evaluate(args)
 
 
-def evaluate(args: argparse.Namespace) -> None:
-    """Evaluate every retrained model (reusing cached results); write metrics and the CSV."""
+def evaluate(args: argparse.Namespace) -> bool:
+    """Evaluate every retrained model (reusing cached results); write metrics and the CSV.
+
+    Returns:
+        Whether cached results of an earlier (interrupted) run were reused.
+    """
     params = load_params(args.params, "evaluate")
     retrain = load_params(args.params, "retrain")
     stages = retrain["stages"]
@@ -93,6 +97,7 @@ def evaluate(args: argparse.Namespace) -> None:
     cache = _read_cache(cache_file)
     settings = json.dumps({**params, "split": split, "images": images}, sort_keys=True)
     models: dict[str, dict[str, Any]] = {}
+    reused = 0
     for family, j in tqdm(wanted, desc="evaluate", leave=False):
         folder = retrained / f"{family}-S{j}"
         member_file = FilePath(args.families) / family / f"S{j}.json"
@@ -100,6 +105,7 @@ def evaluate(args: argparse.Namespace) -> None:
             fail(f"{member_file} does not exist (run the generalize and baselines stages)")
         member = json.loads(member_file.read_text(encoding="utf-8"))
         key = hashlib.sha256(f"{_sha256(folder / 'model.pt')}|{settings}".encode()).hexdigest()
+        reused += key in cache
         if key not in cache:
             try:
                 model = load_static(folder / "model.pt")
@@ -152,6 +158,8 @@ def evaluate(args: argparse.Namespace) -> None:
             if record["family"] == family
         )
         print(f"evaluate: {family:<8} top-1 on {images} {split} images: {row}")
+
+    return reused > 0
 
 
 if __name__ == "__main__":

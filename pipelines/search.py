@@ -49,7 +49,7 @@ def _sha256(file: str) -> str:
     return digest.hexdigest()
 
 
-def main() -> None:
+def main() -> bool:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--budgets", default="outputs/budgets.json")
@@ -94,6 +94,7 @@ def main() -> None:
             progress=True,
         ).run()  # fmt: skip
 
+    resumed = (state_dir / "state.json").is_file()
     try:
         result = search()
     except ValueError as error:
@@ -101,6 +102,7 @@ def main() -> None:
             fail(str(error))
         print(f"search: parameters changed, starting over ({state_dir} removed)")
         shutil.rmtree(state_dir)
+        resumed = False
         try:
             result = search()
         except ValueError as second:
@@ -125,8 +127,9 @@ def main() -> None:
         )
     print(f"  {result.iterations} iterations, {result.evaluations:,} evaluations, "
           f"{result.cache_hits:,} cache hits")  # fmt: skip
+    return resumed
 
 
 if __name__ == "__main__":
-    with stage_cost("search"):
-        main()
+    with stage_cost("search") as cost:
+        cost.resumed = main()

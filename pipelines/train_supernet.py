@@ -62,11 +62,11 @@ def main() -> None:
     parser.add_argument("--data", default="data/fmnist", help="folder written by prepare")
     parser.add_argument("--out", required=True, help="output folder, e.g. outputs/supernet/hss")
     args = parser.parse_args()
-    with stage_cost(f"train_supernet@{args.sampler}"):
-        train_and_evaluate(args)
+    with stage_cost(f"train_supernet@{args.sampler}") as cost:
+        cost.resumed = train_and_evaluate(args)
 
 
-def train_and_evaluate(args: argparse.Namespace) -> None:
+def train_and_evaluate(args: argparse.Namespace) -> bool:
     """Train (or resume) the super-supernet, then evaluate the extreme paths on the mini-val."""
     params = load_params(args.params, "train_supernet")
     if params["threads"] > 0:
@@ -82,8 +82,9 @@ def train_and_evaluate(args: argparse.Namespace) -> None:
         **{key: params[key] for key in TRAINING_KEYS},
     }
     context = init_distributed("auto")
+    resumed = False
     if context.is_main:
-        fresh_or_resumable("train_supernet", out, fingerprint)
+        resumed = fresh_or_resumable("train_supernet", out, fingerprint)
     context.barrier()
     try:
         space = load_space(params["space"])
@@ -109,7 +110,7 @@ def train_and_evaluate(args: argparse.Namespace) -> None:
         )
         result = SupernetTrainer(supernet, sampler, batches, config, out, context).run()
         if not context.is_main:
-            return
+            return False
         started = time.perf_counter()
         evaluator = make_evaluator(supernet, args.data, params)
         accuracy = {
@@ -134,6 +135,8 @@ def train_and_evaluate(args: argparse.Namespace) -> None:
         },
     )
     print(f"train_supernet[{args.sampler}]: {result.iterations} iterations, top-1 {accuracy}")
+
+    return resumed
 
 
 if __name__ == "__main__":
