@@ -189,7 +189,7 @@ def check_section(path: str, section: str, values: Any, schema: Schema) -> None:
         if choices is not None and value not in choices:
             fail(f"{path}: {section}.{key} {value!r} not in {{{', '.join(choices)}}}")
         minimum = MINIMUM.get(f"{section}.{key}")
-        if minimum is not None and value is not None and value < minimum:
+        if minimum is not None and isinstance(value, int | float) and value < minimum:
             fail(f"{path}: {section}.{key} must be >= {minimum:g}, got {value!r}")
 
 
@@ -273,9 +273,13 @@ def stage_cost(stage: str, out_dir: str | Path = "outputs/cost") -> Iterator[Cos
     ``resumed`` on the yielded record (it continued a killed run), the previous record's times
     are added and ``runs`` counts the invocations, so the cost covers the whole computation.
     Nothing is written when the block raises or exits: an interrupted stage leaves the previous
-    record.
+    record. Nor outside DVC (no ``DVC_STAGE`` in the environment): a script run by hand must not
+    overwrite the record of the stage DVC ran.
     """
     record = CostRecord()
+    if "DVC_STAGE" not in os.environ:
+        yield record
+        return
     start_wall = time.perf_counter()
     start_self = resource.getrusage(resource.RUSAGE_SELF)
     start_children = resource.getrusage(resource.RUSAGE_CHILDREN)
