@@ -17,8 +17,14 @@ pytestmark = pytest.mark.skipif(not SCRIPT.is_file(), reason="needs the reposito
 
 
 def _setup(tmp_path: Path, section: str) -> tuple[Path, Path]:
+    """The repository's params.yaml (the stage checks the whole file) with ``section``."""
+    import yaml
+
+    data = yaml.safe_load((REPO / "params.yaml").read_text())
+    data["space"] = "fmnist"
+    data["generalize"] = yaml.safe_load(section)
     params = tmp_path / "params.yaml"
-    params.write_text(f"space: fmnist\ngeneralize:\n{section}")
+    params.write_text(yaml.safe_dump(data, sort_keys=False))
     budgets = tmp_path / "budgets.json"
     budgets.write_text(json.dumps({"space": "fmnist", **Budgets(4_000_000, 3, 500_000).to_json()}))
     return params, budgets
@@ -50,10 +56,10 @@ def test_generalize_stage_writes_the_family(tmp_path: Path) -> None:
     proc = _run(params, budgets, tmp_path / "family")
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "family"
-    assert {p.name for p in out.iterdir()} == {"members", "fit.json", "fit.png"}
+    assert {p.name for p in out.iterdir()} == {"scalenet", "fit.json", "fit.png"}
     members = {f"S{j}.json" for j in range(6)} | {"family.json", "family.md"}
-    assert {p.name for p in (out / "members").iterdir()} == members
-    family = json.loads((out / "members" / "family.json").read_text())
+    assert {p.name for p in (out / "scalenet").iterdir()} == members
+    family = json.loads((out / "scalenet" / "family.json").read_text())
     assert family["space"] == "fmnist" and family["f0"] == 4_000_000
     for member in family["members"][4:]:
         assert member["kind"] == "generalized" and abs(member["rel_error"]) <= 0.01
