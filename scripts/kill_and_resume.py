@@ -3,7 +3,8 @@
     python scripts/kill_and_resume.py train_supernet@hss search retrain@scalenet-3 evaluate \
         --out benchmarks/results/kill_and_resume.json
 
-For each stage: force it to run (`dvc repro -f -s STAGE`), SIGKILL the whole process group once
+For each stage: delete its persisted progress (so the forced run starts from zero), force it to
+run (`dvc repro -f -s STAGE`), SIGKILL the whole process group once
 the stage's resume marker exists (a checkpoint, the search state, or an evaluation cache line)
 and a little more time has passed, then `dvc repro STAGE` again and record whether it said it
 resumed, how long each part took, and whether a last `dvc repro STAGE` is a no-op. Run it in a
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +26,7 @@ from pathlib import Path
 #: Stage prefix -> (file whose existence shows resumable progress, text of the resumed run).
 MARKERS: dict[str, tuple[str, str]] = {
     "train_supernet": ("outputs/supernet/{item}/checkpoint.pt", "resuming from"),
-    "search": ("outputs/search/state/state.json", "resum"),
+    "search": ("outputs/search/state/state.json", ""),
     "retrain": ("outputs/retrain/{item}/checkpoint.pt", "resuming from"),
     "evaluate": ("outputs/evaluate/cache.jsonl", ""),
 }
@@ -50,7 +52,11 @@ def dvc(*args: str) -> subprocess.CompletedProcess[str]:
 def check(stage: str, grace: float, timeout: float) -> dict[str, object]:
     """Kill ``stage`` once it made resumable progress, resume it, and time both runs."""
     progress_file, resumed_text = marker(stage)
-    before = progress_file.stat().st_mtime if progress_file.exists() else 0.0
+    # Start from zero: the forced run must do real work (the search's evaluation cache too).
+    if stage == "search":
+        shutil.rmtree(progress_file.parent, ignore_errors=True)
+    progress_file.unlink(missing_ok=True)
+    before = 0.0
     start = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "dvc", "repro", "-f", "-s", stage],
