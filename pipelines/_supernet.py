@@ -64,6 +64,21 @@ def held_out_split(folder: str) -> str:
     fail(f"{folder} has neither test.beton nor val.beton (run the prepare stage)")
 
 
+def last_logged_loss(out: Path, fallback: float) -> float | None:
+    """The loss of the last record in ``out/metrics.jsonl`` (a run resumed at its end trains no
+    step, so its own last loss is NaN); ``fallback`` when it is finite, None when none is known."""
+    if fallback == fallback:  # not NaN
+        return fallback
+    file = out / "metrics.jsonl"
+    lines = file.read_text(encoding="utf-8").splitlines() if file.is_file() else []
+    for line in reversed(lines):
+        try:
+            return float(json.loads(line)["loss"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
 def fresh_or_resumable(stage: str, out: Path, fingerprint: dict[str, object]) -> bool:
     """Keep ``out``'s checkpoint only if it was made with the same settings.
 

@@ -26,7 +26,13 @@ from pathlib import Path as FilePath
 
 import torch
 from _common import fail, load_params, stage_cost, write_json
-from _supernet import fresh_or_resumable, split_size, subset_indices, train_batches
+from _supernet import (
+    fresh_or_resumable,
+    last_logged_loss,
+    split_size,
+    subset_indices,
+    train_batches,
+)
 
 from scalenet.supernet import CheckpointError, NonFiniteError
 from scalenet.supernet.engine import init_distributed
@@ -131,6 +137,15 @@ def retrain(args: argparse.Namespace, member: FilePath) -> bool:
         # Same batches on every run (the data position is in the checkpoint): deterministic.
         recalibrated = precise_bn(trainer.final_model, batches, params["bn_recalibration_batches"])
         save_static(trainer.final_model, out / "model.pt")
+    final_loss = last_logged_loss(out, result.last_loss)
+    previous = out / "train.json"
+    timing = {
+        "train_seconds": round(result.seconds, 1),
+        "train_images_per_second": round(result.images_per_second, 1),
+    }
+    if result.iterations == result.resumed_from and previous.is_file():
+        earlier = json.loads(previous.read_text(encoding="utf-8"))
+        timing = {key: earlier.get(key, value) for key, value in timing.items()}
     write_json(
         out / "train.json",
         {
@@ -142,14 +157,13 @@ def retrain(args: argparse.Namespace, member: FilePath) -> bool:
             "iterations": result.iterations,
             "bn_recalibration_batches": recalibrated,
             "resumed_from": result.resumed_from,
-            "final_loss": round(result.last_loss, 4),
-            "train_seconds": round(result.seconds, 1),
-            "train_images_per_second": round(result.images_per_second, 1),
+            "final_loss": None if final_loss is None else round(final_loss, 4),
+            **timing,
         },
     )
     print(
         f"retrain[{member_name(member)}]: {result.iterations} iterations at "
-        f"{model.resolution} px, final loss {result.last_loss:.3f} -> {out / 'model.pt'}"
+        f"{model.resolution} px, final loss {final_loss} -> {out / 'model.pt'}"
     )
 
     return resumed

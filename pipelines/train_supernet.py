@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import time
 from pathlib import Path as FilePath
 
@@ -18,6 +19,7 @@ import torch
 from _common import fail, load_params, stage_cost, write_json
 from _supernet import (
     fresh_or_resumable,
+    last_logged_loss,
     make_evaluator,
     split_size,
     supernet_resolution,
@@ -118,6 +120,16 @@ def train_and_evaluate(args: argparse.Namespace) -> bool:
         }
     except (ValueError, FileNotFoundError, CheckpointError, NonFiniteError) as error:
         fail(str(error).splitlines()[0])
+    previous = out / "eval.json"
+    trained_now = result.iterations - result.resumed_from
+    timing = {
+        "train_seconds": round(result.seconds, 1),
+        "train_images_per_second": round(result.images_per_second, 1),
+    }
+    if trained_now == 0 and previous.is_file():  # resumed at its end: keep the training's timing
+        earlier = json.loads(previous.read_text(encoding="utf-8"))
+        timing = {key: earlier.get(key, value) for key, value in timing.items()}
+    final_loss = last_logged_loss(out, result.last_loss)
     write_json(
         out / "eval.json",
         {
@@ -126,9 +138,8 @@ def train_and_evaluate(args: argparse.Namespace) -> bool:
             "width_mode": params["width_mode"],
             "eval_side": params["eval_side"],
             "iterations": result.iterations,
-            "train_seconds": round(result.seconds, 1),
-            "train_images_per_second": round(result.images_per_second, 1),
-            "final_loss": round(result.last_loss, 4),
+            **timing,
+            "final_loss": None if final_loss is None else round(final_loss, 4),
             "eval_seconds": round(time.perf_counter() - started, 1),
             "minival_images": split_size(args.data, "minival"),
             "top1": accuracy,
