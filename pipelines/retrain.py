@@ -145,7 +145,7 @@ def retrain(args: argparse.Namespace, member: FilePath) -> bool:
     }
     if result.iterations == result.resumed_from and previous.is_file():
         earlier = json.loads(previous.read_text(encoding="utf-8"))
-        timing = {key: earlier.get(key, value) for key, value in timing.items()}
+        timing = {key: earlier.get(key) or None for key in timing}  # None: not known
     write_json(
         out / "train.json",
         {

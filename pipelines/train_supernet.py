@@ -128,7 +128,7 @@ def train_and_evaluate(args: argparse.Namespace) -> bool:
     }
     if trained_now == 0 and previous.is_file():  # resumed at its end: keep the training's timing
         earlier = json.loads(previous.read_text(encoding="utf-8"))
-        timing = {key: earlier.get(key, value) for key, value in timing.items()}
+        timing = {key: earlier.get(key) or None for key in timing}  # None: not known
     final_loss = last_logged_loss(out, result.last_loss)
     write_json(
         out / "eval.json",
