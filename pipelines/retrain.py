@@ -139,7 +139,7 @@ def retrain(args: argparse.Namespace, member: FilePath) -> bool:
         save_static(trainer.final_model, out / "model.pt")
     final_loss = last_logged_loss(out, result.last_loss)
     previous = out / "train.json"
-    timing = {
+    timing: dict[str, float | None] = {
         "train_seconds": round(result.seconds, 1),
         "train_images_per_second": round(result.images_per_second, 1),
     }

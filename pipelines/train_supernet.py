@@ -122,7 +122,7 @@ def train_and_evaluate(args: argparse.Namespace) -> bool:
         fail(str(error).splitlines()[0])
     previous = out / "eval.json"
     trained_now = result.iterations - result.resumed_from
-    timing = {
+    timing: dict[str, float | None] = {
         "train_seconds": round(result.seconds, 1),
         "train_images_per_second": round(result.images_per_second, 1),
     }
