@@ -257,10 +257,21 @@ def write_json(path: str | Path, payload: Any) -> None:
 
 
 class CostRecord:
-    """What :func:`stage_cost` yields: set ``resumed`` when the stage continued earlier work."""
+    """What :func:`stage_cost` yields: call :meth:`mark` once the stage knows whether it resumes."""
 
-    def __init__(self) -> None:
+    def __init__(self, file: Path | None = None) -> None:
+        self.file = file
         self.resumed = False
+
+    def mark(self, resumed: bool) -> None:
+        """Say whether this run continues earlier work; a fresh start drops the old record.
+
+        Dropping it at once matters: if this fresh run is killed, the run that resumes it must
+        not add the cost of an older, unrelated computation.
+        """
+        self.resumed = resumed
+        if not resumed and self.file is not None:
+            self.file.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -271,15 +282,17 @@ def stage_cost(stage: str, out_dir: str | Path = "outputs/cost") -> Iterator[Cos
     ``train_supernet-hss.json``). CPU time is user + system of this process and its waited-for
     children; under torchrun only rank 0 writes (its own process). When the block sets
     ``resumed`` on the yielded record (it continued a killed run), the previous record's times
-    are added and ``runs`` counts the invocations, so the cost covers the whole computation.
+    are added and ``runs`` counts the invocations. A run killed before it finished records
+    nothing, so a kill-and-resume is counted from the resumed run only (an underestimate).
     Nothing is written when the block raises or exits: an interrupted stage leaves the previous
     record. Nor outside DVC (no ``DVC_STAGE`` in the environment): a script run by hand must not
     overwrite the record of the stage DVC ran.
     """
-    record = CostRecord()
+    file = Path(out_dir) / f"{stage.replace('@', '-')}.json"
     if "DVC_STAGE" not in os.environ:
-        yield record
+        yield CostRecord()
         return
+    record = CostRecord(file)
     start_wall = time.perf_counter()
     start_self = resource.getrusage(resource.RUSAGE_SELF)
     start_children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -294,7 +307,6 @@ def stage_cost(stage: str, out_dir: str | Path = "outputs/cost") -> Iterator[Cos
     if os.environ.get("RANK", "0") != "0":
         return
     wall = time.perf_counter() - start_wall
-    file = Path(out_dir) / f"{stage.replace('@', '-')}.json"
     runs = 1
     if record.resumed and file.is_file():
         try:

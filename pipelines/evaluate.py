@@ -25,7 +25,7 @@ from pathlib import Path as FilePath
 from typing import Any
 
 import torch
-from _common import fail, load_params, stage_cost, write_json
+from _common import CostRecord, fail, load_params, stage_cost, write_json
 from _supernet import default_device, eval_batches, held_out_split, split_size, subset_indices
 from tqdm import tqdm
 
@@ -62,10 +62,10 @@ def main() -> None:
     parser.add_argument("--out", default="outputs/evaluate")
     args = parser.parse_args()
     with stage_cost("evaluate") as cost:
-        cost.resumed = evaluate(args)
+        evaluate(args, cost)
 
 
-def evaluate(args: argparse.Namespace) -> bool:
+def evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
     """Evaluate every retrained model (reusing cached results); write metrics and the CSV.
 
     Returns:
@@ -95,6 +95,7 @@ def evaluate(args: argparse.Namespace) -> bool:
     out.mkdir(parents=True, exist_ok=True)
     cache_file = out / "cache.jsonl"
     cache = _read_cache(cache_file)
+    cost.mark(bool(cache))  # an earlier run's results are reused: its record is added
     settings = json.dumps({**params, "split": split, "images": images}, sort_keys=True)
     models: dict[str, dict[str, Any]] = {}
     reused = 0

@@ -25,7 +25,7 @@ import json
 from pathlib import Path as FilePath
 
 import torch
-from _common import fail, load_params, stage_cost, write_json
+from _common import CostRecord, fail, load_params, stage_cost, write_json
 from _supernet import (
     fresh_or_resumable,
     last_logged_loss,
@@ -58,10 +58,10 @@ def main() -> None:
     args = parser.parse_args()
     member = FilePath(args.member)
     with stage_cost(f"retrain@{member_name(member)}") as cost:
-        cost.resumed = retrain(args, member)
+        retrain(args, member, cost)
 
 
-def retrain(args: argparse.Namespace, member: FilePath) -> bool:
+def retrain(args: argparse.Namespace, member: FilePath, cost: CostRecord) -> bool:
     """Retrain (or resume) ``member``; write the weights and a training summary."""
     params = load_params(args.params, "retrain")
     stages = params["stages"]
@@ -90,6 +90,7 @@ def retrain(args: argparse.Namespace, member: FilePath) -> bool:
     resumed = False
     if context.is_main:
         resumed = fresh_or_resumable("retrain", out, fingerprint)
+        cost.mark(resumed)
     context.barrier()
     try:
         config = RetrainConfig(
@@ -163,7 +164,8 @@ def retrain(args: argparse.Namespace, member: FilePath) -> bool:
     )
     print(
         f"retrain[{member_name(member)}]: {result.iterations} iterations at "
-        f"{model.resolution} px, final loss {final_loss} -> {out / 'model.pt'}"
+        f"{model.resolution} px, final loss "
+        f"{'unknown' if final_loss is None else f'{final_loss:.3f}'} -> {out / 'model.pt'}"
     )
 
     return resumed

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from _common import fail, load_params, stage_cost, write_json
+from _common import CostRecord, fail, load_params, stage_cost, write_json
 
 from scalenet.search import MCEA, Evaluator, MCEAConfig, make_analytic
 from scalenet.space import Budgets, SearchSpace, load_space
@@ -49,7 +49,7 @@ def _sha256(file: str) -> str:
     return digest.hexdigest()
 
 
-def main() -> bool:
+def main(cost: CostRecord) -> bool:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--budgets", default="outputs/budgets.json")
@@ -95,6 +95,7 @@ def main() -> bool:
         ).run()  # fmt: skip
 
     resumed = (state_dir / "state.json").is_file()
+    cost.mark(resumed)
     try:
         result = search()
     except ValueError as error:
@@ -103,6 +104,7 @@ def main() -> bool:
         print(f"search: parameters changed, starting over ({state_dir} removed)")
         shutil.rmtree(state_dir)
         resumed = False
+        cost.mark(resumed)
         try:
             result = search()
         except ValueError as second:
@@ -132,4 +134,4 @@ def main() -> bool:
 
 if __name__ == "__main__":
     with stage_cost("search") as cost:
-        cost.resumed = main()
+        main(cost)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path as FilePath
 
 import torch
-from _common import fail, load_params, stage_cost, write_json
+from _common import CostRecord, fail, load_params, stage_cost, write_json
 from _supernet import (
     fresh_or_resumable,
     last_logged_loss,
@@ -65,10 +65,10 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="output folder, e.g. outputs/supernet/hss")
     args = parser.parse_args()
     with stage_cost(f"train_supernet@{args.sampler}") as cost:
-        cost.resumed = train_and_evaluate(args)
+        train_and_evaluate(args, cost)
 
 
-def train_and_evaluate(args: argparse.Namespace) -> bool:
+def train_and_evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
     """Train (or resume) the super-supernet, then evaluate the extreme paths on the mini-val."""
     params = load_params(args.params, "train_supernet")
     if params["threads"] > 0:
@@ -87,6 +87,7 @@ def train_and_evaluate(args: argparse.Namespace) -> bool:
     resumed = False
     if context.is_main:
         resumed = fresh_or_resumable("train_supernet", out, fingerprint)
+        cost.mark(resumed)
     context.barrier()
     try:
         space = load_space(params["space"])
