@@ -193,8 +193,8 @@ def check_section(path: str, section: str, values: Any, schema: Schema) -> None:
             fail(f"{path}: {section}.{key} must be >= {minimum:g}, got {value!r}")
 
 
-def check_params(path: str) -> dict[str, Any]:
-    """Read and check the whole params file (every section, the top-level keys); return it."""
+def read_params(path: str) -> dict[str, Any]:
+    """The params file as a mapping, unchecked; a missing file or malformed YAML fails."""
     file = Path(path)
     if not file.is_file():
         fail(f"params file {path} does not exist")
@@ -204,6 +204,12 @@ def check_params(path: str) -> dict[str, Any]:
         fail(f"{path}: not valid YAML ({str(error).splitlines()[0]})")
     if not isinstance(data, dict):
         fail(f"{path}: must be a mapping")
+    return data
+
+
+def check_params(path: str) -> dict[str, Any]:
+    """Read and check the whole params file (every section, the top-level keys); return it."""
+    data = read_params(path)
     unknown_top = sorted(str(key) for key in data if key not in TOP_LEVEL_KEYS)
     if unknown_top:
         fail(

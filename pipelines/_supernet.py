@@ -10,6 +10,7 @@ split is the one `prepare` held out of train.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -18,13 +19,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import fail, write_json
+from _common import CostRecord, fail, write_json
 
 from scalenet.data import BetonReader, DataError
 from scalenet.supernet import CheckpointError, SupernetEvaluator, SuperSupernet
 from scalenet.supernet.cli import load_checkpoint_supernet
 from scalenet.supernet.data import ImageSet, ShuffledBatches, fixed_batches
-from scalenet.supernet.engine import DistContext
+from scalenet.supernet.engine import DistContext, LoopResult, init_distributed
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 #: FFCV worker processes per training process.
@@ -64,11 +65,8 @@ def held_out_split(folder: str) -> str:
     fail(f"{folder} has neither test.beton nor val.beton (run the prepare stage)")
 
 
-def last_logged_loss(out: Path, fallback: float) -> float | None:
-    """The loss of the last record in ``out/metrics.jsonl`` (a run resumed at its end trains no
-    step, so its own last loss is NaN); ``fallback`` when it is finite, None when none is known."""
-    if fallback == fallback:  # not NaN
-        return fallback
+def _last_logged_loss(out: Path) -> float | None:
+    """The loss of the last readable record in ``out/metrics.jsonl`` (None when there is none)."""
     file = out / "metrics.jsonl"
     lines = file.read_text(encoding="utf-8").splitlines() if file.is_file() else []
     for line in reversed(lines):
@@ -77,6 +75,44 @@ def last_logged_loss(out: Path, fallback: float) -> float | None:
         except (ValueError, KeyError, TypeError):
             continue
     return None
+
+
+def training_summary(result: LoopResult, out: Path, previous: Path) -> dict[str, float | None]:
+    """``final_loss``, ``train_seconds`` and ``train_images_per_second`` of a finished run.
+
+    A run resumed at its end trains no step: its own loss is NaN and its timing 0, so the loss
+    comes from ``out/metrics.jsonl`` and the timing from the ``previous`` summary file (None
+    when it is not known).
+    """
+    loss = result.last_loss
+    final_loss = loss if loss == loss else _last_logged_loss(out)  # loss != loss: NaN
+    timing: dict[str, float | None] = {
+        "train_seconds": round(result.seconds, 1),
+        "train_images_per_second": round(result.images_per_second, 1),
+    }
+    if result.iterations == result.resumed_from and previous.is_file():
+        earlier = json.loads(previous.read_text(encoding="utf-8"))
+        timing = {key: earlier.get(key) or None for key in timing}
+    return {"final_loss": None if final_loss is None else round(final_loss, 4), **timing}
+
+
+def data_digest(folder: str) -> str:
+    """SHA-256 of the prepared data's manifest (part of a training run's fingerprint)."""
+    manifest = Path(folder) / "manifest.json"
+    if not manifest.is_file():
+        fail(f"{manifest} does not exist (run the prepare stage: dvc repro prepare)")
+    return hashlib.sha256(manifest.read_bytes()).hexdigest()
+
+
+def join_run(
+    stage: str, out: Path, fingerprint: dict[str, object], cost: CostRecord
+) -> DistContext:
+    """Join torchrun's group (if any); rank 0 keeps or drops ``out``'s checkpoint; all wait."""
+    context = init_distributed("auto")
+    if context.is_main:
+        cost.mark(fresh_or_resumable(stage, out, fingerprint))
+    context.barrier()
+    return context
 
 
 def fresh_or_resumable(stage: str, out: Path, fingerprint: dict[str, object]) -> bool:

@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from _common import fail
+from _common import fail, read_params
 
 FIGURES = (
     "sampling.png",
@@ -1357,20 +1356,6 @@ def git_commit(folder: Path) -> str | None:
         return None
     commit = done.stdout.strip()
     return commit if done.returncode == 0 and commit else None
-
-
-def read_params(path: str) -> dict[str, Any]:
-    """params.yaml as a mapping; a missing file or malformed YAML fails."""
-    file = Path(path)
-    if not file.is_file():
-        fail(f"params file {path} does not exist")
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        fail(f"{path}: not valid YAML ({str(error).splitlines()[0]})")
-    if not isinstance(data, dict):
-        fail(f"{path}: must be a mapping")
-    return data
 
 
 def preload(inputs: Inputs, data_dir: str) -> None:

@@ -20,22 +20,21 @@ OUT/metrics.jsonl and OUT/train.json. Works under torchrun (params.yaml `launche
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path as FilePath
 
 import torch
 from _common import CostRecord, fail, load_params, stage_cost, write_json
 from _supernet import (
-    fresh_or_resumable,
-    last_logged_loss,
+    data_digest,
+    join_run,
     split_size,
     subset_indices,
     train_batches,
+    training_summary,
 )
 
 from scalenet.supernet import CheckpointError, NonFiniteError
-from scalenet.supernet.engine import init_distributed
 from scalenet.supernet.retrain import RetrainConfig, Retrainer, precise_bn
 from scalenet.supernet.static import save_static
 from scalenet.supernet.zoo import create_model
@@ -61,7 +60,7 @@ def main() -> None:
         retrain(args, member, cost)
 
 
-def retrain(args: argparse.Namespace, member: FilePath, cost: CostRecord) -> bool:
+def retrain(args: argparse.Namespace, member: FilePath, cost: CostRecord) -> None:
     """Retrain (or resume) ``member``; write the weights and a training summary."""
     params = load_params(args.params, "retrain")
     stages = params["stages"]
@@ -76,22 +75,15 @@ def retrain(args: argparse.Namespace, member: FilePath, cost: CostRecord) -> boo
         )
     if params["threads"] > 0:
         torch.set_num_threads(params["threads"])
-    manifest = FilePath(args.data) / "manifest.json"
-    if not manifest.is_file():
-        fail(f"{manifest} does not exist (run the prepare stage: dvc repro prepare)")
+    manifest = FilePath(args.data) / "manifest.json"  # data_digest checks that it exists
     out = FilePath(args.out)
     fingerprint = {
         "space": params["space"],
         "member": json.loads(member.read_text(encoding="utf-8"))["path"],
-        "data": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+        "data": data_digest(args.data),
         **{key: value for key, value in params.items() if key not in NOT_TRAINING},
     }
-    context = init_distributed("auto")
-    resumed = False
-    if context.is_main:
-        resumed = fresh_or_resumable("retrain", out, fingerprint)
-        cost.mark(resumed)
-    context.barrier()
+    context = join_run("retrain", out, fingerprint, cost)
     try:
         config = RetrainConfig(
             epochs=float(params["epochs"]),
@@ -132,21 +124,13 @@ def retrain(args: argparse.Namespace, member: FilePath, cost: CostRecord) -> boo
     except (ValueError, CheckpointError, NonFiniteError) as error:
         fail(str(error).splitlines()[0])
     if not context.is_main:
-        return False
+        return
     recalibrated = 0
     if params["bn_recalibration_batches"] > 0:
         # Same batches on every run (the data position is in the checkpoint): deterministic.
         recalibrated = precise_bn(trainer.final_model, batches, params["bn_recalibration_batches"])
         save_static(trainer.final_model, out / "model.pt")
-    final_loss = last_logged_loss(out, result.last_loss)
-    previous = out / "train.json"
-    timing: dict[str, float | None] = {
-        "train_seconds": round(result.seconds, 1),
-        "train_images_per_second": round(result.images_per_second, 1),
-    }
-    if result.iterations == result.resumed_from and previous.is_file():
-        earlier = json.loads(previous.read_text(encoding="utf-8"))
-        timing = {key: earlier.get(key) or None for key in timing}  # None: not known
+    summary = training_summary(result, out, out / "train.json")
     write_json(
         out / "train.json",
         {
@@ -158,17 +142,13 @@ def retrain(args: argparse.Namespace, member: FilePath, cost: CostRecord) -> boo
             "iterations": result.iterations,
             "bn_recalibration_batches": recalibrated,
             "resumed_from": result.resumed_from,
-            "final_loss": None if final_loss is None else round(final_loss, 4),
-            **timing,
+            **summary,
         },
     )
     print(
         f"retrain[{member_name(member)}]: {result.iterations} iterations at "
-        f"{model.resolution} px, final loss "
-        f"{'unknown' if final_loss is None else f'{final_loss:.3f}'} -> {out / 'model.pt'}"
+        f"{model.resolution} px, final loss {summary['final_loss']} -> {out / 'model.pt'}"
     )
-
-    return resumed
 
 
 if __name__ == "__main__":

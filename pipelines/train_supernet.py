@@ -10,20 +10,19 @@ path of every scaling stage (BN recalibrated per path). Resumes from OUT/checkpo
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import time
 from pathlib import Path as FilePath
 
 import torch
 from _common import CostRecord, fail, load_params, stage_cost, write_json
 from _supernet import (
-    fresh_or_resumable,
-    last_logged_loss,
+    data_digest,
+    join_run,
     make_evaluator,
     split_size,
     supernet_resolution,
     train_batches,
+    training_summary,
 )
 
 from scalenet.sampling import make_sampler
@@ -35,7 +34,6 @@ from scalenet.supernet import (
     SuperSupernet,
     TrainConfig,
 )
-from scalenet.supernet.engine import init_distributed
 
 
 def extreme_paths(space_name: str) -> dict[str, Path]:
@@ -68,27 +66,19 @@ def main() -> None:
         train_and_evaluate(args, cost)
 
 
-def train_and_evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
+def train_and_evaluate(args: argparse.Namespace, cost: CostRecord) -> None:
     """Train (or resume) the super-supernet, then evaluate the extreme paths on the mini-val."""
     params = load_params(args.params, "train_supernet")
     if params["threads"] > 0:
         torch.set_num_threads(params["threads"])
     out = FilePath(args.out)
-    manifest = FilePath(args.data) / "manifest.json"
-    if not manifest.is_file():
-        fail(f"{manifest} does not exist (run the prepare stage: dvc repro prepare)")
     fingerprint = {
         "space": params["space"],
         "sampler": args.sampler,
-        "data": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+        "data": data_digest(args.data),
         **{key: params[key] for key in TRAINING_KEYS},
     }
-    context = init_distributed("auto")
-    resumed = False
-    if context.is_main:
-        resumed = fresh_or_resumable("train_supernet", out, fingerprint)
-        cost.mark(resumed)
-    context.barrier()
+    context = join_run("train_supernet", out, fingerprint, cost)
     try:
         space = load_space(params["space"])
         sampler = make_sampler(args.sampler, space)
@@ -113,7 +103,7 @@ def train_and_evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
         )
         result = SupernetTrainer(supernet, sampler, batches, config, out, context).run()
         if not context.is_main:
-            return False
+            return
         started = time.perf_counter()
         evaluator = make_evaluator(supernet, args.data, params)
         accuracy = {
@@ -121,16 +111,7 @@ def train_and_evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
         }
     except (ValueError, FileNotFoundError, CheckpointError, NonFiniteError) as error:
         fail(str(error).splitlines()[0])
-    previous = out / "eval.json"
-    trained_now = result.iterations - result.resumed_from
-    timing: dict[str, float | None] = {
-        "train_seconds": round(result.seconds, 1),
-        "train_images_per_second": round(result.images_per_second, 1),
-    }
-    if trained_now == 0 and previous.is_file():  # resumed at its end: keep the training's timing
-        earlier = json.loads(previous.read_text(encoding="utf-8"))
-        timing = {key: earlier.get(key) or None for key in timing}  # None: not known
-    final_loss = last_logged_loss(out, result.last_loss)
+    summary = training_summary(result, out, out / "eval.json")
     write_json(
         out / "eval.json",
         {
@@ -139,16 +120,13 @@ def train_and_evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
             "width_mode": params["width_mode"],
             "eval_side": params["eval_side"],
             "iterations": result.iterations,
-            **timing,
-            "final_loss": None if final_loss is None else round(final_loss, 4),
+            **summary,
             "eval_seconds": round(time.perf_counter() - started, 1),
             "minival_images": split_size(args.data, "minival"),
             "top1": accuracy,
         },
     )
     print(f"train_supernet[{args.sampler}]: {result.iterations} iterations, top-1 {accuracy}")
-
-    return resumed
 
 
 if __name__ == "__main__":
