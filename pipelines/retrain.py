@@ -14,7 +14,8 @@ weights so far that evaluation collapses to one class.
 
 Writes OUT/model.pt (the EMA weights when EMA is on), OUT/checkpoint.pt (kept by DVC: a killed run
 resumes from it; OUT/training.json stamps the settings, other settings start over),
-OUT/metrics.jsonl and OUT/train.json. Works under torchrun (params.yaml `launcher`).
+OUT/metrics.jsonl (with OUT/metrics.csv, the DVC plot) and OUT/train.json. Works under torchrun
+(params.yaml `launcher`).
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Run once per sampler (dvc.yaml's foreach over hss and uniform). Writes OUT/checkpoint.pt
 (persisted by DVC: a killed run resumes from it; OUT/training.json records the settings it was
-made with, and other settings start training over),
-OUT/metrics.jsonl (plots) and OUT/eval.json: the mini-val top-1 of the largest and the smallest
-path of every scaling stage (BN recalibrated per path). Resumes from OUT/checkpoint.pt.
+made with, and other settings start training over), OUT/metrics.jsonl (and its CSV copy
+OUT/metrics.csv, the DVC plot) and OUT/eval.json: the mini-val top-1 of the largest and the
+smallest path of every scaling stage (BN recalibrated per path). Resumes from OUT/checkpoint.pt.
 """
 
 from __future__ import annotations

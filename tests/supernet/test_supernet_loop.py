@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -195,6 +196,38 @@ def test_resume_drops_metric_lines_after_the_checkpoint_and_cut_lines(tmp_path: 
     Toy(tmp_path, 6).run()
     assert [r["iteration"] for r in _records(tmp_path)] == [1, 2, 3, 4, 5, 6]
     assert _records(tmp_path)[4]["loss"] != 1.0
+
+
+def test_metrics_csv_copies_the_records_for_dvc_plots(tmp_path: FilePath) -> None:
+    Toy(tmp_path, 4, log_every=2).run()
+    with (tmp_path / "metrics.csv").open(newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    records = _records(tmp_path)
+    assert [int(row["iteration"]) for row in rows] == [2, 4]
+    assert list(rows[0]) == ["iteration", "epoch", "images_per_second", "loss", "lr"]
+    for row, record in zip(rows, records, strict=True):
+        assert float(row["loss"]) == record["loss"] and float(row["epoch"]) == record["epoch"]
+    with (tmp_path / "metrics.jsonl").open("a") as stream:
+        stream.write('{"iteration": 5, "loss": 1.0, "extra": 3}\n{"iteration": 6, "lo')  # cut
+    Toy(tmp_path, 6, log_every=2).run()  # resumes at 4: the stray records go, the cut line too
+    with (tmp_path / "metrics.csv").open(newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [int(row["iteration"]) for row in rows] == [2, 4, 6]
+    assert "extra" not in rows[0]
+
+
+def test_metrics_csv_leaves_a_field_empty_where_a_record_lacks_it(tmp_path: FilePath) -> None:
+    writer = engine.MetricsWriter(tmp_path / "m.jsonl")
+    writer.write({"iteration": 1, "loss": 2.0})
+    writer.write({"iteration": 2, "loss": 1.5, "scaling_stage": 3})
+    writer.export_csv(tmp_path / "m.csv")
+    assert (tmp_path / "m.csv").read_text().splitlines() == [
+        "iteration,loss,scaling_stage",
+        "1,2.0,",
+        "2,1.5,3",
+    ]
+    engine.MetricsWriter(tmp_path / "off.jsonl", enabled=False).export_csv(tmp_path / "off.csv")
+    assert not (tmp_path / "off.csv").exists()  # non-main ranks write nothing
 
 
 def test_no_resume_refuses_an_existing_checkpoint(tmp_path: FilePath) -> None:

@@ -21,6 +21,7 @@ the retraining trainer (:mod:`scalenet.supernet.retrain`) compose these pieces:
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -279,7 +280,11 @@ class Checkpointer:
 
 
 class MetricsWriter:
-    """Append metrics as JSON lines (DVC plots read them); only the main rank writes.
+    """Append metrics as JSON lines; only the main rank writes.
+
+    JSON Lines survive a kill (a cut last line is skipped), but DVC plots read only JSON, YAML,
+    CSV and TSV files, so :meth:`export_csv` writes the same records as a CSV table for
+    ``dvc plots``.
 
     Args:
         path: The ``.jsonl`` file.
@@ -290,22 +295,49 @@ class MetricsWriter:
         self.path = FilePath(path)
         self.enabled = enabled
 
-    def truncate_after(self, iteration: int) -> None:
-        """Drop records with ``iteration`` greater than the given one (after a resume)."""
-        if not self.enabled or not self.path.exists():
-            return
-        kept = []
+    def records(self) -> list[tuple[str, dict[str, Any]]]:
+        """The readable records with their lines (a line cut by a kill is skipped)."""
+        if not self.path.exists():
+            return []
+        found = []
         for line in self.path.read_text(encoding="utf-8").splitlines():
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by a kill
-            if int(record.get("iteration", 0)) <= iteration:
-                kept.append(line)
+            if isinstance(record, dict):
+                found.append((line, record))
+        return found
+
+    def truncate_after(self, iteration: int) -> None:
+        """Drop records with ``iteration`` greater than the given one (after a resume)."""
+        if not self.enabled or not self.path.exists():
+            return
+        kept = [line for line, rec in self.records() if int(rec.get("iteration", 0)) <= iteration]
         atomic_write_bytes(
             self.path,
             lambda temp: FilePath(temp).write_text("".join(f"{line}\n" for line in kept), "utf-8"),
         )
+
+    def export_csv(self, path: str | os.PathLike[str]) -> None:
+        """Write the records as a CSV table, atomically.
+
+        Columns: ``iteration`` first, then the other fields in sorted order; a field that a record
+        lacks is left empty.
+        """
+        if not self.enabled:
+            return
+        records = [record for _line, record in self.records()]
+        fields = sorted({key for record in records for key in record} - {"iteration"})
+        columns = ["iteration", *fields]
+
+        def write(temp: str) -> None:
+            with open(temp, "w", encoding="utf-8", newline="") as stream:
+                table = csv.DictWriter(stream, fieldnames=columns, restval="")
+                table.writeheader()
+                table.writerows(records)
+
+        atomic_write_bytes(path, write)
 
     def reset(self) -> None:
         """Start an empty file (a fresh run)."""
@@ -446,7 +478,8 @@ class TrainingLoop:
     """The resumable training loop of both trainers, with its checkpoint and metrics files.
 
     A loop serves one output folder: ``checkpoint.pt`` (a :class:`Checkpointer` of ``kind``) and
-    ``metrics.jsonl`` (a :class:`MetricsWriter`, written by the main rank only). It owns the
+    ``metrics.jsonl`` (a :class:`MetricsWriter`, written by the main rank only, copied to
+    ``metrics.csv`` at the end of :meth:`run`). It owns the
     iteration counter; the trainer keeps its model, optimizer and data and lends the loop
 
     * ``step(images, labels) -> loss``: one optimizer step that advances :attr:`iteration` by one
@@ -546,7 +579,8 @@ class TrainingLoop:
         * every ``checkpoint_every`` iterations before the last one, a checkpoint;
         * after iteration ``N`` when the variable ``config.kill_env`` is ``N``: SIGKILL.
 
-        At the end a checkpoint is written if this invocation trained (or none exists).
+        At the end a checkpoint is written if this invocation trained (or none exists), and the
+        metrics are copied to ``metrics.csv`` (the file ``dvc plots`` reads).
 
         Raises:
             CheckpointError: A checkpoint is there but unusable, or ``resume`` is False.
@@ -615,6 +649,7 @@ class TrainingLoop:
         bar.close()
         if self.iteration > resumed_from or not self.checkpointer.exists():
             self.save(state)
+        self.metrics.export_csv(self.out_dir / "metrics.csv")
         seconds = time.perf_counter() - start
         return LoopResult(
             iterations=self.iteration,
