@@ -1,21 +1,37 @@
 """Subprocess entry of the resume and DDP tests: train a tiny super-supernet into OUT.
 
 Usage: python supernet_train_script.py OUT ITERATIONS CHECKPOINT_EVERY [WIDTH_MODE]
-(under torchrun it trains with DDP on gloo; every rank writes rank<r>.pt with its final weights)
+(under torchrun it trains with DDP on gloo; every rank writes rank<r>.pt with its final weights and
+paths<r>.json with the path string of each of its steps)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 
 import torch
+import numpy as np
 from supernet_testutils import StageSampler
 
-from scalenet.space import load_space
+from scalenet.space import Path, load_space
 from scalenet.supernet import SupernetTrainer, SuperSupernet, TrainConfig
 from scalenet.supernet.data import ShuffledBatches, synthetic_images
 from scalenet.supernet.engine import init_distributed
+
+
+class RecordingSampler:
+    """The test sampler, noting every path it hands to the trainer (one list per rank)."""
+
+    def __init__(self, sampler: StageSampler) -> None:
+        self.sampler = sampler
+        self.paths: list[str] = []
+
+    def sample(self, rng: np.random.Generator) -> Path:
+        path = self.sampler.sample(rng)
+        self.paths.append(path.encode())
+        return path
 
 
 def main() -> None:
@@ -32,11 +48,12 @@ def main() -> None:
         iterations=iterations, lr=0.05, warmup=2, checkpoint_every=every, log_every=1,
         seed=3, progress=False,
     )  # fmt: skip
-    trainer = SupernetTrainer(
-        supernet, StageSampler(space, max_stage=1), batches, config, out, context
-    )
+    sampler = RecordingSampler(StageSampler(space, max_stage=1))
+    trainer = SupernetTrainer(supernet, sampler, batches, config, out, context)
     result = trainer.run()
     torch.save(supernet.state_dict(), f"{out}/rank{context.rank}.pt")
+    with open(f"{out}/paths{context.rank}.json", "w", encoding="utf-8") as stream:
+        json.dump(sampler.paths, stream)
     print(f"done {result.iterations} resumed_from {result.resumed_from}")
     if context.distributed:
         torch.distributed.destroy_process_group()

@@ -12,6 +12,10 @@ import torch
 HERE = FilePath(__file__).parent
 
 
+def records_of(out: FilePath) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
 def test_torchrun_two_cpu_processes_stay_in_sync(tmp_path: FilePath) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [
@@ -38,9 +42,15 @@ def test_torchrun_two_cpu_processes_stay_in_sync(tmp_path: FilePath) -> None:
     assert len(parameters) > 100
     for key in parameters:
         assert torch.equal(rank0[key], rank1[key]), key
+    # every step activated the same path on both ranks (the path generator is seeded alike), and
+    # the paths differ from step to step
+    paths = [json.loads((tmp_path / f"paths{rank}.json").read_text()) for rank in (0, 1)]
+    assert len(paths[0]) == 6 and paths[0] == paths[1]
+    assert len(set(paths[0])) > 1
+    assert [r["path"] for r in records_of(tmp_path)] == paths[0]
     initial = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert initial["iteration"] == 6
-    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    records = records_of(tmp_path)
     assert [r["iteration"] for r in records] == list(range(1, 7))  # rank 0 writes, once
     # both ranks trained on disjoint halves: the global throughput counts 2 x 8 images per step
     data = json.loads(initial["data"])
