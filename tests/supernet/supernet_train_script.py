@@ -11,8 +11,8 @@ import dataclasses
 import json
 import sys
 
-import torch
 import numpy as np
+import torch
 from supernet_testutils import StageSampler
 
 from scalenet.space import Path, load_space
