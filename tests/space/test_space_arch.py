@@ -1,10 +1,12 @@
 import json
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from scalenet.space import BaseArch, BlockSpec, Path, Scaling, StageSpec
+from scalenet.space.arch import MAX_REPEAT
 
 blocks = st.builds(
     BlockSpec,
@@ -72,7 +74,9 @@ def test_readable_strings():
         ("k3e6/k4e6", "kernel must be odd, got 4"),
         ("k3e0", "expand must be a positive int"),
         ("c0:k3e6", "out_chs must be a positive int"),
-        ("k3e6se*0", "repeat count must be >= 1"),
+        ("k3e6se*0", "block: repeat count 0 in 'k3e6se*0' not in 1..64"),
+        ("k3e6se*65", "block: repeat count 65 in 'k3e6se*65' not in 1..64"),
+        ("k3e6*99999999999", "block: repeat count 99999999999 in 'k3e6*99999999999' not in 1..64"),
         ("k3e6@d1,w1", "scaling: cannot parse"),
         ("k3e6@dx,w1,r1", "depth 'x' is not a number"),
         ("k3e6@d-1,w1,r1", "depth must be a positive finite number"),
@@ -84,13 +88,74 @@ def test_malformed_strings_name_the_field(text, message):
         Path.decode(text)
 
 
+def test_repeat_up_to_the_cap_decodes():
+    stage = StageSpec.decode("k3e6*64")
+    assert stage.depth == MAX_REPEAT == 64
+    assert set(stage.blocks) == {BlockSpec(3, 6, False)}
+
+
 def test_bad_json_names_the_missing_key():
     with pytest.raises(ValueError, match="block: JSON is missing key"):
         BlockSpec.from_json({"kernel": 3, "expand": 6})
     with pytest.raises(ValueError, match="'base'"):
         Path.from_json({})
-    with pytest.raises(ValueError, match="must be an object"):
+    with pytest.raises(ValueError, match="arch must be a JSON object, got list"):
         BaseArch.from_json([])  # type: ignore[arg-type]
+
+
+_B = {"kernel": 3, "expand": 6, "se": True}
+
+
+@pytest.mark.parametrize(
+    ("cls", "data", "message"),
+    [
+        (BlockSpec, {"kernel": 3.7, "expand": 6.9, "se": "no"}, "block: kernel must be an int, got 3.7"),
+        (BlockSpec, {"kernel": 3, "expand": 6.9, "se": "no"}, "block: expand must be an int, got 6.9"),
+        (BlockSpec, {"kernel": 3, "expand": 6, "se": "no"}, "block: se must be a bool, got 'no'"),
+        (BlockSpec, {"kernel": 3, "expand": 6, "se": 1}, "block: se must be a bool, got 1"),
+        (BlockSpec, {"kernel": True, "expand": 6, "se": True}, "block: kernel must be an int, got True"),
+        (BlockSpec, {"kernel": 3.0, "expand": 6, "se": True}, "block: kernel must be an int, got 3.0"),
+        (BlockSpec, {"kernel": "3", "expand": 6, "se": True}, "block: kernel must be an int, got '3'"),
+        (BlockSpec, {"kernel": None, "expand": 6, "se": True}, "block: kernel must be an int, got None"),
+        (BlockSpec, "k3e6", "block must be a JSON object, got str"),
+        (StageSpec, {"blocks": None}, "stage: blocks must be a list, got None"),
+        (StageSpec, {"blocks": 3}, "stage: blocks must be a list, got 3"),
+        (StageSpec, {"blocks": [_B], "out_chs": "24"}, "stage: out_chs must be an int, got '24'"),
+        (StageSpec, {"blocks": [_B], "out_chs": 24.5}, "stage: out_chs must be an int, got 24.5"),
+        (StageSpec, {"blocks": [_B], "out_chs": True}, "stage: out_chs must be an int, got True"),
+        (StageSpec, {"blocks": []}, "stage: needs at least one block"),
+        (BaseArch, {"stages": 3}, "arch: stages must be a list, got 3"),
+        (BaseArch, {"stages": None}, "arch: stages must be a list, got None"),
+        (BaseArch, {"stages": [{"blocks": None}]}, "arch stage 1: stage: blocks must be a list, got None"),
+        (BaseArch, {"stages": [{"blocks": [_B]}, {"blocks": [{**_B, "se": "no"}]}]},
+         "arch stage 2: block: se must be a bool, got 'no'"),
+        (Scaling, {"depth": True, "width": 1.0, "resolution": 1.0}, "scaling: depth must be a number, got True"),
+        (Scaling, {"depth": 1.0, "width": "x", "resolution": 1.0}, "scaling: width must be a number, got 'x'"),
+        (Scaling, {"depth": 1.0, "width": 1.0, "resolution": None}, "scaling: resolution must be a number, got None"),
+        (Scaling, {"depth": 1.0, "width": 1.0, "resolution": -2}, "scaling: resolution must be a positive finite number, got -2.0"),
+        (Path, 3, "path must be a JSON object, got 3"),
+        (Path, {"path": 5}, "path: 'path' must be a path string, got 5"),
+        (Path, {"base": {"stages": 3}}, "arch: stages must be a list, got 3"),
+        (Path, {"base": {"stages": [{"blocks": [_B]}]}, "scaling": [1, 1, 1]}, "scaling must be a JSON object, got list"),
+    ],
+)  # fmt: skip
+def test_json_types_are_strict_and_errors_name_the_field(cls, data, message):
+    with pytest.raises(ValueError) as info:
+        cls.from_json(data)
+    assert str(info.value) == message
+
+
+def test_json_accepts_numpy_numbers_and_int_coefficients():
+    block = BlockSpec.from_json(
+        {"kernel": np.int64(5), "expand": np.int32(6), "se": np.bool_(True)}
+    )
+    assert block == BlockSpec(5, 6, True) and type(block.kernel) is int and type(block.se) is bool
+    stage = StageSpec.from_json({"blocks": [_B], "out_chs": np.int16(24)})
+    assert stage.out_chs == 24 and type(stage.out_chs) is int
+    scaling = Scaling.from_json(
+        {"depth": 2, "width": np.float32(1.5), "resolution": np.float64(1.25)}
+    )
+    assert scaling == Scaling(2.0, 1.5, 1.25) and type(scaling.depth) is float
 
 
 def test_values_are_frozen_and_hashable():

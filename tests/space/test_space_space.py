@@ -2,7 +2,15 @@ import math
 
 import pytest
 
-from scalenet.space import BaseArch, ScalingSpace, SearchSpace, list_spaces, load_space
+from scalenet.space import (
+    ARCH_PRESETS,
+    BaseArch,
+    ScalingSpace,
+    SearchSpace,
+    get_arch,
+    list_spaces,
+    load_space,
+)
 from scalenet.space.scaling_space import grid_from_range
 
 
@@ -28,17 +36,34 @@ def test_imagenet100_halves_channels():
     assert (half.stem_chs, half.head_chs, half.num_classes) == (16, 640, 100)
 
 
+# Table 2 of the supplementary: d and w share the grids, r has three values per scaling stage.
+TABLE2_DW = {
+    0: (1.0,),
+    1: (1.04, 1.08, 1.12, 1.16),
+    2: (1.2, 1.24, 1.28, 1.32, 1.36),
+    3: (1.4, 1.44, 1.48, 1.52, 1.56, 1.6, 1.64),
+}
+TABLE2_R = {0: (1.0,), 1: (1.0, 1.07, 1.14), 2: (1.21, 1.28, 1.35), 3: (1.43, 1.5, 1.57)}
+
+
+@pytest.mark.parametrize("name", ["imagenet", "imagenet100", "fmnist"])
+def test_every_scaling_stage_is_table2_in_full(name):
+    scaling = load_space(name).scaling
+    assert scaling.max_stage == 3
+    for j in range(4):
+        grid = scaling.grid(j)
+        assert (grid.depth, grid.width, grid.resolution) == (
+            TABLE2_DW[j],
+            TABLE2_DW[j],
+            TABLE2_R[j],
+        )
+
+
 def test_imagenet_scaling_is_table2():
     scaling = load_space("imagenet").scaling
     assert scaling.max_stage == 3
     assert scaling.grid(0).strategies()[0].encode() == "d1.0,w1.0,r1.0"
-    assert scaling.grid(1).depth == (1.04, 1.08, 1.12, 1.16)
-    assert scaling.grid(2).depth == (1.2, 1.24, 1.28, 1.32, 1.36)
-    assert scaling.grid(3).width == (1.4, 1.44, 1.48, 1.52, 1.56, 1.6, 1.64)
     assert [len(scaling.grid(j).depth) for j in (1, 2, 3)] == [4, 5, 7]
-    assert scaling.grid(1).resolution == (1.0, 1.07, 1.14)
-    assert scaling.grid(2).resolution == (1.21, 1.28, 1.35)
-    assert scaling.grid(3).resolution == (1.43, 1.5, 1.57)
     assert [g.size for g in scaling.stages] == [1, 48, 75, 147]
     assert scaling.num_strategies == 271
     assert scaling.union("resolution")[:2] == (1.0, 1.07)
@@ -92,6 +117,33 @@ def test_validate_names_stage_block_and_field():
         space.validate(BaseArch.decode("k3e1/k3e6"))
 
 
+def test_validate_checks_channel_overrides():
+    space = load_space("imagenet")
+    with pytest.raises(ValueError) as info:
+        space.validate(BaseArch.decode("c999:k3e1/k3e6/k3e6/k3e6/k3e6/k3e6/c321:k3e6"))
+    assert str(info.value) == "stage 1: out_chs 999 not in {16}; stage 7: out_chs 321 not in {320}"
+    same = BaseArch.decode("c16:k3e1/c32:k3e6/k3e6/k3e6/k3e6/k3e6/k3e6")  # redundant, allowed
+    assert space.problems(same) == []
+
+
+def test_presets_keep_their_channel_overrides():
+    b0 = get_arch("efficientnet_b0")  # stages 2 and 5: 24 and 112 channels (Table 1: 32, 96)
+    assert [stage.out_chs for stage in b0.stages] == [None, 24, None, None, 112, None, None]
+    for name in ("imagenet", "imagenet100"):
+        assert load_space(name).problems(b0) == []
+        assert load_space(name).problems(get_arch("scalenet_s0")) == []
+    # The same overrides outside a preset (one block changed) are reported.
+    edited = BaseArch.decode(
+        ARCH_PRESETS["efficientnet_b0"].replace("k3e6se*3/c112", "k3e6*3/c112")
+    )
+    assert load_space("imagenet").problems(edited) == [
+        "stage 2: out_chs 24 not in {32}",
+        "stage 5: out_chs 112 not in {96}",
+    ]
+    # Everything but the channels is still checked for presets: fmnist allows 3 blocks.
+    assert load_space("fmnist").problems(b0) == ["stage 6: 4 blocks not in 1..3"]
+
+
 def test_largest_and_smallest_lie_in_space():
     for name in list_spaces():
         space = load_space(name)
@@ -132,6 +184,37 @@ def test_space_from_dict_ok():
 def test_space_from_dict_errors(overrides, message):
     with pytest.raises(ValueError, match=message):
         SearchSpace.from_dict(_space_dict(**overrides), source="t.yaml")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"se_ratio": "x"}, "t.yaml: se_ratio must be a number, got 'x'"),
+        ({"se_ratio": [0.25]}, "t.yaml: se_ratio must be a number, got [0.25]"),
+        ({"se_ratio": True}, "t.yaml: se_ratio must be a number, got True"),
+        ({"se_ratio": 1.5}, "t.yaml: se_ratio must be in (0, 1], got 1.5"),
+        ({"scaling": {"depth": [[1.1, "x", 1.2]], "width": [[1.1, 0.1, 1.2]], "resolution": [[1.0, 0.1, 1.1]]}},
+         "t.yaml: scaling stage 1 depth step must be a number, got 'x'"),
+        ({"scaling": {"depth": [[1.1, 0.1, 1.2]], "width": [1.1], "resolution": [[1.0, 0.1, 1.1]]}},
+         "t.yaml: scaling stage 1 width [min, step, max] must be a list, got 1.1"),
+        ({"scaling": {"depth": 3, "width": [[1.1, 0.1, 1.2]], "resolution": [[1.0, 0.1, 1.1]]}},
+         "t.yaml: scaling space: depth (one [min, step, max] per scaling stage) must be a list, got 3"),
+    ],
+)  # fmt: skip
+def test_space_from_dict_number_errors_name_the_field(overrides, message):
+    with pytest.raises(ValueError) as info:
+        SearchSpace.from_dict(_space_dict(**overrides), source="t.yaml")
+    assert str(info.value) == message
+
+
+def test_space_file_with_a_bad_se_ratio(tmp_path):
+    import yaml
+
+    file = tmp_path / "mine.yaml"
+    file.write_text(yaml.safe_dump(_space_dict(se_ratio="quarter")))
+    with pytest.raises(ValueError) as info:
+        load_space(file)
+    assert str(info.value) == f"{file}: se_ratio must be a number, got 'quarter'"
 
 
 def test_load_space_errors(tmp_path):

@@ -7,10 +7,17 @@ String codec (short keys, timm-like):
 
 * block: ``k<kernel>e<expand>`` plus ``se`` when squeeze-and-excitation is on, e.g. ``k5e6se``;
 * stage: blocks joined by ``-``; an optional ``c<channels>:`` prefix overrides the stage's output
-  channels (presets such as EfficientNet-B0 need it); ``k3e6se*2`` repeats a block on decoding;
+  channels (presets such as EfficientNet-B0 need it); ``k3e6se*2`` repeats a block on decoding
+  (1..:data:`MAX_REPEAT` times: Table 1's stages have at most 4 blocks, and a bound keeps a typo
+  such as ``*99999999999`` from exhausting memory);
 * base architecture: stages joined by ``/``;
 * scaling: ``d<depth>,w<width>,r<resolution>``, e.g. ``d1.08,w1.04,r1.14``;
 * path: ``<base architecture>@<scaling>``.
+
+The JSON forms are strict (see :mod:`scalenet.space.fields`): ints where an int is meant (numpy
+integers accepted; bools and floats such as ``3.7`` refused), bools for ``se``, real numbers for
+the scaling coefficients; a wrong type is a ``ValueError`` naming the field, e.g.
+``block: se must be a bool, got 'no'``.
 """
 
 from __future__ import annotations
@@ -20,13 +27,25 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from scalenet.space.fields import (
+    require_bool,
+    require_int,
+    require_list,
+    require_number,
+    require_object,
+)
+
 __all__ = [
+    "MAX_REPEAT",
     "BaseArch",
     "BlockSpec",
     "Path",
     "Scaling",
     "StageSpec",
 ]
+
+#: Largest ``*n`` repeat count of the stage string form.
+MAX_REPEAT = 64
 
 _BLOCK_RE = re.compile(r"^k(?P<k>\d+)e(?P<e>\d+)(?P<se>se)?(?:\*(?P<rep>\d+))?$")
 _STAGE_CHS_RE = re.compile(r"^c(?P<c>\d+):(?P<rest>.*)$")
@@ -82,7 +101,11 @@ class BlockSpec:
     def from_json(cls, data: dict[str, Any]) -> BlockSpec:
         """Build from the JSON form written by :meth:`to_json`."""
         _require_keys("block", data, ("kernel", "expand", "se"))
-        return cls(int(data["kernel"]), int(data["expand"]), bool(data["se"]))
+        return cls(
+            require_int(data["kernel"], "block: kernel"),
+            require_int(data["expand"], "block: expand"),
+            require_bool(data["se"], "block: se"),
+        )
 
 
 @dataclass(frozen=True)
@@ -102,7 +125,9 @@ class StageSpec:
             object.__setattr__(self, "blocks", tuple(self.blocks))
         if len(self.blocks) == 0:
             raise ValueError("stage: needs at least one block")
-        if self.out_chs is not None and (not isinstance(self.out_chs, int) or self.out_chs < 1):
+        if self.out_chs is not None and (
+            not isinstance(self.out_chs, int) or isinstance(self.out_chs, bool) or self.out_chs < 1
+        ):
             raise ValueError(f"stage: out_chs must be a positive int or None, got {self.out_chs!r}")
 
     @property
@@ -117,7 +142,7 @@ class StageSpec:
 
     @classmethod
     def decode(cls, text: str) -> StageSpec:
-        """Parse the string form; ``k3e6se*2`` repeats a block."""
+        """Parse the string form; ``k3e6se*2`` repeats a block (1..:data:`MAX_REPEAT` times)."""
         text = text.strip()
         out_chs: int | None = None
         chs_match = _STAGE_CHS_RE.match(text)
@@ -137,8 +162,10 @@ class StageSpec:
                 int(match.group("k")), int(match.group("e")), match.group("se") is not None
             )
             repeat = int(match.group("rep") or 1)
-            if repeat < 1:
-                raise ValueError(f"block: repeat count must be >= 1 in {token!r}")
+            if not 1 <= repeat <= MAX_REPEAT:
+                raise ValueError(
+                    f"block: repeat count {repeat} in {token.strip()!r} not in 1..{MAX_REPEAT}"
+                )
             blocks.extend([block] * repeat)
         return cls(tuple(blocks), out_chs)
 
@@ -154,8 +181,10 @@ class StageSpec:
         """Build from the JSON form written by :meth:`to_json`."""
         _require_keys("stage", data, ("blocks",))
         out_chs = data.get("out_chs")
-        blocks = tuple(BlockSpec.from_json(block) for block in data["blocks"])
-        return cls(blocks, None if out_chs is None else int(out_chs))
+        blocks = tuple(
+            BlockSpec.from_json(block) for block in require_list(data["blocks"], "stage: blocks")
+        )
+        return cls(blocks, None if out_chs is None else require_int(out_chs, "stage: out_chs"))
 
 
 @dataclass(frozen=True)
@@ -204,7 +233,14 @@ class BaseArch:
     def from_json(cls, data: dict[str, Any]) -> BaseArch:
         """Build from the JSON form written by :meth:`to_json`."""
         _require_keys("arch", data, ("stages",))
-        return cls(tuple(StageSpec.from_json(stage) for stage in data["stages"]))
+        stages = require_list(data["stages"], "arch: stages")
+        found = []
+        for index, stage in enumerate(stages, start=1):
+            try:
+                found.append(StageSpec.from_json(stage))
+            except ValueError as error:
+                raise ValueError(f"arch stage {index}: {error}") from None
+        return cls(tuple(found))
 
     def __str__(self) -> str:
         return self.encode()
@@ -262,7 +298,12 @@ class Scaling:
     def from_json(cls, data: dict[str, Any]) -> Scaling:
         """Build from the JSON form written by :meth:`to_json`."""
         _require_keys("scaling", data, ("depth", "width", "resolution"))
-        return cls(float(data["depth"]), float(data["width"]), float(data["resolution"]))
+        return cls(
+            *(
+                require_number(data[name], f"scaling: {name}")
+                for name in ("depth", "width", "resolution")
+            )
+        )
 
     def __str__(self) -> str:
         return self.encode()
@@ -304,11 +345,15 @@ class Path:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Path:
         """Build from the JSON form written by :meth:`to_json` (or from ``{"path": str}``)."""
+        require_object(data, "path")
         if "base" in data:
             scaling = Scaling.from_json(data["scaling"]) if "scaling" in data else Scaling()
             return cls(BaseArch.from_json(data["base"]), scaling)
         if "path" in data:
-            return cls.decode(str(data["path"]))
+            text = data["path"]
+            if not isinstance(text, str):
+                raise ValueError(f"path: 'path' must be a path string, got {text!r}")
+            return cls.decode(text)
         raise ValueError("path: JSON needs a 'base' (and 'scaling') or a 'path' key")
 
     def dumps(self) -> str:
@@ -320,8 +365,7 @@ class Path:
 
 
 def _require_keys(what: str, data: Any, keys: tuple[str, ...]) -> None:
-    if not isinstance(data, dict):
-        raise ValueError(f"{what}: JSON must be an object, got {type(data).__name__}")
+    require_object(data, what)
     missing = [key for key in keys if key not in data]
     if missing:
         raise ValueError(f"{what}: JSON is missing key(s) {', '.join(missing)}")

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scalenet.space.batch import random_base_batch
+from scalenet.space.fields import require_int, require_number, require_object
 from scalenet.space.flops import count_batch
 from scalenet.space.space import SearchSpace
 
@@ -94,18 +95,27 @@ class Budgets:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Budgets:
-        """Build from :meth:`to_json` output."""
+        """Build from :meth:`to_json` output.
+
+        Raises:
+            ValueError: If a key is missing or has the wrong type (ints for ``f0``,
+                ``max_stage``, ``tolerance``, ``unit``, ``samples``; a number for ``mean_flops``;
+                an int or null for ``seed``), naming the key, e.g. ``budgets: f0 must be an int,
+                got '3e8'``.
+        """
+        require_object(data, "budgets")
         for key in ("f0", "max_stage", "tolerance"):
             if key not in data:
                 raise ValueError(f"budgets JSON is missing key {key!r}")
+        seed = data.get("seed")
         return cls(
-            f0=int(data["f0"]),
-            max_stage=int(data["max_stage"]),
-            tolerance=int(data["tolerance"]),
-            mean_flops=float(data.get("mean_flops", 0.0)),
-            unit=int(data.get("unit", 1)),
-            samples=int(data.get("samples", 0)),
-            seed=data.get("seed"),
+            f0=require_int(data["f0"], "budgets: f0"),
+            max_stage=require_int(data["max_stage"], "budgets: max_stage"),
+            tolerance=require_int(data["tolerance"], "budgets: tolerance"),
+            mean_flops=require_number(data.get("mean_flops", 0.0), "budgets: mean_flops"),
+            unit=require_int(data.get("unit", 1), "budgets: unit"),
+            samples=require_int(data.get("samples", 0), "budgets: samples"),
+            seed=None if seed is None else require_int(seed, "budgets: seed"),
         )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scalenet.space.arch import Scaling
+from scalenet.space.fields import require_list, require_number
 
 __all__ = ["ScalingSpace", "ScalingStageGrid", "grid_from_range"]
 
@@ -130,8 +131,12 @@ class ScalingSpace:
             resolution: Same for resolution.
 
         Raises:
-            ValueError: If the three lists differ in length or a range is malformed.
+            ValueError: If the three lists differ in length or a range is malformed (naming the
+                scaling stage, the dimension and the bound, e.g.
+                ``scaling stage 2 width step must be a number, got 'x'``).
         """
+        for name, ranges in zip(_DIMENSIONS, (depth, width, resolution), strict=True):
+            require_list(ranges, f"scaling space: {name} (one [min, step, max] per scaling stage)")
         lengths = {len(depth), len(width), len(resolution)}
         if len(lengths) != 1:
             raise ValueError(
@@ -143,9 +148,14 @@ class ScalingSpace:
             values = []
             for name, spec in zip(_DIMENSIONS, ranges, strict=True):
                 where = f"scaling stage {stage} {name}"
+                spec = require_list(spec, f"{where} [min, step, max]")
                 if len(spec) != 3:
-                    raise ValueError(f"{where}: expected [min, step, max], got {list(spec)}")
-                values.append(grid_from_range(*(float(value) for value in spec), where=where))
+                    raise ValueError(f"{where}: expected [min, step, max], got {spec}")
+                bounds = (
+                    require_number(value, f"{where} {part}")
+                    for value, part in zip(spec, ("min", "step", "max"), strict=True)
+                )
+                values.append(grid_from_range(*bounds, where=where))
             grids.append(ScalingStageGrid(*values))
         return cls(tuple(grids))
 

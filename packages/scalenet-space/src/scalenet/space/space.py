@@ -3,10 +3,18 @@
 A space file lists the fixed layers (stem, head, classifier), the per-stage choices and the
 scaling space of Table 2. Shipped spaces live in ``scalenet/space/spaces/*.yaml`` and are loaded by
 name with :func:`load_space`; any other YAML file of the same shape loads by its path.
+
+Channel overrides (``c<N>:`` in the stage string): an architecture of the space has every stage's
+output channels fixed by the space, so :meth:`SearchSpace.validate` accepts an override only when
+it equals the space's ``c``. The shipped presets (:data:`~scalenet.space.presets.ARCH_PRESETS`)
+are the exception: their channels are part of their published definition (EfficientNet-B0 has 24
+and 112 where Table 1 has 32 and 96), so their overrides are not reported; everything else about
+them is checked like any architecture. :meth:`SearchSpace.check_shape` checks the stage count only.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -16,6 +24,8 @@ from typing import Any
 import yaml
 
 from scalenet.space.arch import BaseArch, BlockSpec, StageSpec
+from scalenet.space.fields import require_number
+from scalenet.space.presets import ARCH_PRESETS
 from scalenet.space.scaling_space import ScalingSpace
 
 __all__ = ["SearchSpace", "StageChoices", "list_spaces", "load_space"]
@@ -138,13 +148,20 @@ class SearchSpace:
         )
 
     def problems(self, arch: BaseArch) -> list[str]:
-        """Everything that keeps ``arch`` out of this space, one line each (empty if none)."""
+        """Everything that keeps ``arch`` out of this space, one line each (empty if none).
+
+        A stage's channel override must equal the space's channels, except in a shipped preset
+        (see the module docstring).
+        """
         if len(arch.stages) != self.num_stages:
             return [
                 f"arch has {len(arch.stages)} stages, space {self.name!r} has {self.num_stages}"
             ]
         found = []
+        check_channels = not _is_preset(arch)
         for index, (stage, choices) in enumerate(zip(arch.stages, self.stages, strict=True), 1):
+            if check_channels and stage.out_chs not in (None, choices.out_chs):
+                found.append(f"stage {index}: out_chs {stage.out_chs} not in {{{choices.out_chs}}}")
             if not choices.min_depth <= stage.depth <= choices.max_depth:
                 found.append(
                     f"stage {index}: {stage.depth} blocks not in "
@@ -165,7 +182,8 @@ class SearchSpace:
 
         Raises:
             ValueError: Naming every offending stage, block and field, e.g.
-                ``stage 3 block 1: kernel 9 not in {3, 5, 7}``.
+                ``stage 3 block 1: kernel 9 not in {3, 5, 7}`` or ``stage 1: out_chs 999 not in
+                {16}``.
         """
         found = self.problems(arch)
         if found:
@@ -260,7 +278,7 @@ class SearchSpace:
             )
         }
         tolerance = _positive_int(data["budget_tolerance"], f"{source}: budget_tolerance")
-        se_ratio = float(data.get("se_ratio", 0.25))
+        se_ratio = require_number(data.get("se_ratio", 0.25), f"{source}: se_ratio")
         if not 0 < se_ratio <= 1:
             raise ValueError(f"{source}: se_ratio must be in (0, 1], got {se_ratio}")
         return cls(
@@ -302,6 +320,15 @@ class SearchSpace:
             ],
             "scaling": self.scaling.to_json(),
         }
+
+
+@functools.cache
+def _preset_strings() -> frozenset[str]:
+    return frozenset(BaseArch.decode(text).encode() for text in ARCH_PRESETS.values())
+
+
+def _is_preset(arch: BaseArch) -> bool:
+    return arch.encode() in _preset_strings()
 
 
 def _set(values: tuple[Any, ...]) -> str:
