@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+from scalenet.space import get_arch
 from scalenet.space.cli import main
 
 
@@ -42,6 +43,69 @@ def test_show_lists_every_layer(capsys):
     assert "total: 385.81 M MACs, 5.289 M params, 224 px" in out
 
 
+def test_show_json_layer_table(capsys):
+    status, out, _ = run(capsys, "show", "efficientnet_b0", "--json")
+    assert status == 0
+    data = json.loads(out)
+    assert (data["flops"], data["params"], data["resolution"]) == (385_814_752, 5_288_548, 224)
+    assert data["path"] == get_arch("efficientnet_b0").encode() + "@d1.0,w1.0,r1.0"
+    layers = data["layers"]
+    assert [layer["kind"] for layer in layers] == ["conv"] + ["mbconv"] * 16 + ["conv", "linear"]
+    assert sum(layer["flops"] for layer in layers) == data["flops"]
+    assert sum(layer["params"] for layer in layers) == data["params"]
+    assert [layer["out_chs"] for layer in layers if layer["kind"] == "mbconv"] == [
+        16, 24, 24, 40, 40, 80, 80, 80, 112, 112, 112, 192, 192, 192, 192, 320,
+    ]  # fmt: skip
+    # stem: 112^2 * 3 * 9 * 32 MACs; 3*9*32 weights + BN's 2*32.
+    assert layers[0] == {
+        "name": "stem", "kind": "conv", "in_chs": 3, "mid_chs": 32, "out_chs": 32, "kernel": 3,
+        "stride": 2, "expand": 1, "se_chs": 0, "in_size": 224, "out_size": 112,
+        "residual": False, "flops": 10_838_016, "params": 928,
+    }  # fmt: skip
+    # stage 1 (e = 1, SE to 8): depthwise 112^2*32*9 + SE 2*32*8 + project 112^2*32*16.
+    assert layers[1]["name"] == "stage1.block1" and layers[1]["flops"] == 10_035_712
+    assert layers[-1] == {
+        "name": "classifier", "kind": "linear", "in_chs": 1280, "mid_chs": 1000,
+        "out_chs": 1000, "kernel": 1, "stride": 1, "expand": 1, "se_chs": 0, "in_size": 1,
+        "out_size": 1, "residual": False, "flops": 1_280_000, "params": 1_281_000,
+    }  # fmt: skip
+
+
+def test_size_text(capsys):
+    status, out, _ = run(capsys, "size")
+    assert status == 0
+    assert out.splitlines() == [
+        "base models         426,378,698,287,407,590,400,000 (4.264e+23)",
+        "scaling strategies  271 (per scaling stage: 1, 48, 75, 147)",
+        "total               115,548,627,235,887,456,998,400,000 (1.155e+26)",
+    ]
+
+
+def test_budgets_text_names_each_line_once(capsys):
+    status, out, _ = run(capsys, "budgets", "--space", "fmnist")
+    assert status == 0
+    assert out.splitlines() == [
+        "space       fmnist",
+        "mean_flops  3,525,435 (mean over 100,000 base models, seed 0)",
+        "f0          4,000,000 (mean_flops rounded to a multiple of 1,000,000)",
+        "budgets     f_j = 2^j * f0 +- tolerance * 2^j:",
+        "  j = 0     4,000,000 +- 500,000",
+        "  j = 1     8,000,000 +- 1,000,000",
+        "  j = 2     16,000,000 +- 2,000,000",
+        "  j = 3     32,000,000 +- 4,000,000",
+    ]
+
+
+def test_flops_accepts_coefficients_outside_table2(capsys):
+    # Generalized strategies extrapolate beyond the grids (Table 3's S5: r = 2.378).
+    status, out, _ = run(
+        capsys, "flops", "scalenet_s0", "-d", "1.848", "-w", "1.688", "-r", "2.378", "--json"
+    )
+    assert status == 0 and json.loads(out)["resolution"] == 533
+    status, out, _ = run(capsys, "flops", "scalenet_s0", "-d", "0.5", "-r", "16", "--json")
+    assert status == 0 and json.loads(out)["resolution"] == 3584
+
+
 def test_budgets_and_size(capsys):
     status, out, _ = run(capsys, "budgets", "--space", "fmnist", "--json")
     data = json.loads(out)
@@ -64,13 +128,58 @@ def test_budgets_and_size(capsys):
         (["flops", "missing.json"], "ARCH file missing.json does not exist"),
         (["flops", "efficientnet_b0", "--space", "mars"], "space 'mars' not in"),
         (["budgets", "--samples", "5"], "samples must be >= 100,000"),
+        (
+            ["flops", "k3e1/k3e6/k3e6/k3e6/k3e6/k3e6/k3e6*99999999999"],
+            "arch stage 7: block: repeat count 99999999999 in 'k3e6*99999999999' not in 1..64",
+        ),
+        (["flops", "c999:k3e1/k3e6/k3e6/k3e6/k3e6/k3e6/k3e6"], "stage 1: out_chs 999 not in {16}"),
+        (["flops", "efficientnet_b0", "-d", "17"], "scaling: depth 17 not in (0, 16]"),
+        (["flops", "k3e1/k3e6/k3e6/k3e6/k3e6/k3e6/k3e6@d1,w1e6,r1"], "scaling: width 1e+06 not in (0, 16]"),
+        (["show", "efficientnet_b0", "-r", "1e300"], "scaling: resolution 1e+300 not in (0, 16]"),
+        (["flops", "efficientnet_b0", "-r", "inf"], "argument --resolution/-r: must be a finite number, got inf"),
+        (["flops", "efficientnet_b0", "-w", "nan"], "argument --width/-w: must be > 0, got nan"),
+        (["flops", "efficientnet_b0", "-d", "x"], "argument --depth/-d: 'x' is not a number"),
     ],
-)
+)  # fmt: skip
 def test_bad_input_is_one_line(capsys, argv, message):
-    status, out, err = run(capsys, *argv)
+    try:
+        status = main(argv)
+    except SystemExit as exit_:  # argparse usage errors
+        status = int(exit_.code or 0)
+    out, err = capsys.readouterr()
     assert status == 2
     assert out == ""
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+_ARCH_JSON_ERRORS = [
+    ('{"stages": 3}', "arch: stages must be a list, got 3"),
+    ('{"stages": [{"blocks": null}]}', "arch stage 1: stage: blocks must be a list, got None"),
+    ('{"blocks": null}', "path: JSON needs a 'base' (and 'scaling') or a 'path' key"),
+    ('{"base": {"blocks": null}}', "arch: JSON is missing key(s) stages"),
+    ('{"stages": [{"blocks": [{"kernel": 3.7, "expand": 6.9, "se": "no"}]}]}',
+     "arch stage 1: block: kernel must be an int, got 3.7"),
+    ('{"stages": [{"blocks": [{"kernel": 3, "expand": 6, "se": "no"}]}]}',
+     "arch stage 1: block: se must be a bool, got 'no'"),
+    ('{"path": "k3e1/k3e6/k3e6/k3e6/k3e6/k3e6/k3e6*65"}', "repeat count 65 in 'k3e6*65' not in 1..64"),
+    ('{"path": 7}', "path: 'path' must be a path string, got 7"),
+    ('{"base": {"stages": [{"blocks": [{"kernel": 3, "expand": 1, "se": true}]}]}, '
+     '"scaling": {"depth": true, "width": 1, "resolution": 1}}', "scaling: depth must be a number, got True"),
+    ('{"base": {"stages": [{"blocks": [{"kernel": 3, "expand": 1, "se": true}]}]}, '
+     '"scaling": {"depth": "a", "width": 1, "resolution": 1}}', "scaling: depth must be a number, got 'a'"),
+    ("[1, 2]", "expected a JSON object"),
+    ("{", "not valid JSON"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "message"), _ARCH_JSON_ERRORS)
+def test_bad_arch_json_is_one_line(capsys, tmp_path, text, message):
+    file = tmp_path / "arch.json"
+    file.write_text(text)
+    status, out, err = run(capsys, "flops", str(file))
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert err.startswith("scalenet-space flops: error: ")
 
 
 def test_console_script_usage_errors_are_one_line():

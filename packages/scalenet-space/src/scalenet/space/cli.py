@@ -1,12 +1,17 @@
 """``scalenet-space``: FLOPs, budgets, space size and layer tables from the command line.
 
 Bad input exits with status 2 and one line on stderr naming the field; never a traceback.
+
+``flops`` and ``show`` accept any d, w, r in (0, :data:`MAX_COEFFICIENT`]: generalized strategies
+(Table 3's S4 and S5) extrapolate beyond Table 2's grids, so the grids are not enforced; the bound
+keeps a typo such as ``-d 1e6`` from building a network of millions of blocks.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path as FilePath
@@ -19,7 +24,10 @@ from scalenet.space.network import expand_path
 from scalenet.space.presets import ARCH_PRESETS, get_arch
 from scalenet.space.space import SearchSpace, list_spaces, load_space
 
-__all__ = ["main", "resolve_path"]
+__all__ = ["MAX_COEFFICIENT", "main", "resolve_path"]
+
+#: Largest d, w or r that ``flops`` and ``show`` expand (S5 of Table 3 has r = 2.378).
+MAX_COEFFICIENT = 16.0
 
 
 def resolve_path(arch: str, scaling: Scaling | None = None) -> Path:
@@ -71,6 +79,13 @@ def _load_checked(args: argparse.Namespace) -> tuple[SearchSpace, Path]:
         space.check_shape(path.base)  # presets may override channels: shape only
     else:
         space.validate(path.base)
+    for name in ("depth", "width", "resolution"):
+        value = getattr(path.scaling, name)
+        if value > MAX_COEFFICIENT:
+            raise ValueError(
+                f"scaling: {name} {value:g} not in (0, {MAX_COEFFICIENT:g}] "
+                "(the bound of scalenet-space flops/show)"
+            )
     return space, path
 
 
@@ -135,12 +150,13 @@ def _cmd_budgets(args: argparse.Namespace) -> None:
     budgets = compute_budgets(space, samples=args.samples, seed=args.seed)
     lines = [
         f"space       {space.name}",
-        f"mean_flops  {budgets.mean_flops:,.0f} over {budgets.samples:,} base models "
-        f"(seed {args.seed})",
-        f"f0          {budgets.f0:,} (multiple of {budgets.unit:,})",
+        f"mean_flops  {budgets.mean_flops:,.0f} (mean over {budgets.samples:,} base models, "
+        f"seed {args.seed})",
+        f"f0          {budgets.f0:,} (mean_flops rounded to a multiple of {budgets.unit:,})",
+        "budgets     f_j = 2^j * f0 +- tolerance * 2^j:",
     ]
     lines += [
-        f"f{j}          {budgets.budget(j):,} +- {budgets.tolerance_at(j):,}"
+        f"  j = {j}     {budgets.budget(j):,} +- {budgets.tolerance_at(j):,}"
         for j in range(budgets.max_stage + 1)
     ]
     _emit(args, {"space": space.name, **budgets.to_json()}, lines)
@@ -177,12 +193,15 @@ def _cmd_spaces(args: argparse.Namespace) -> None:
 
 
 def _positive_float(text: str) -> float:
+    # argparse prefixes these messages with the argument's name ("argument --depth/-d: ...").
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
+    if math.isnan(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    if math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
     return value
 
 
