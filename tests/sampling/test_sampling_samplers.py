@@ -170,6 +170,42 @@ def test_resolve_stage_weights_normalizes(fmnist: SearchSpace) -> None:
     assert resolve_stage_weights(fmnist.scaling, (2, 2, 4, 0)).tolist() == [0.25, 0.25, 0.5, 0.0]
 
 
+def test_stage_weights_as_a_numpy_array(fmnist: SearchSpace) -> None:
+    weights = np.array([2, 2, 4, 0], dtype=np.int64)
+    assert resolve_stage_weights(fmnist.scaling, weights).tolist() == [0.25, 0.25, 0.5, 0.0]
+    sampler = HierarchicalSampler(fmnist, stage_weights=np.array([0.0, 1.0, 0.0, 3.0]))  # type: ignore[arg-type]
+    assert sampler.stage_weights == (0.0, 1.0, 0.0, 3.0)
+    assert type(sampler.stage_weights[0]) is float
+    assert sampler == HierarchicalSampler(fmnist, stage_weights=[0, 1, 0, 3])
+    assert sampler.probabilities.tolist() == [0.0, 0.25, 0.0, 0.75]
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        (["1", "1", "1", "1"], "stage_weights[0] must be a number, got '1'"),
+        ([1, "a", 1, 1], "stage_weights[1] must be a number, got 'a'"),
+        ([1, 1, None, 1], "stage_weights[2] must be a number, got None"),
+        ([True, 1, 1, 1], "stage_weights[0] must be a number, got True"),
+        ([1, 1, 1, [1]], "stage_weights[3] must be a number, got [1]"),
+        (np.array(["a", "b", "c", "d"]), "stage_weights[0] must be a number, got 'a'"),
+        (np.ones((2, 2)), "stage_weights must be one weight per scaling stage, got an array of shape (2, 2)"),
+        (5, "stage_weights must be one of {uniform, grid_size} or a sequence of numbers, got 5"),
+        (b"1111", "stage_weights must be one of {uniform, grid_size} or a sequence of numbers, got b'1111'"),
+    ],
+)  # fmt: skip
+def test_non_numeric_stage_weights_name_stage_weights(
+    fmnist: SearchSpace, weights: object, message: str
+) -> None:
+    for build in (
+        lambda: resolve_stage_weights(fmnist.scaling, weights),  # type: ignore[arg-type]
+        lambda: HierarchicalSampler(fmnist, stage_weights=weights),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ValueError) as info:
+            build()
+        assert str(info.value) == message
+
+
 # --- uniform sampler ----------------------------------------------------------------------------
 
 

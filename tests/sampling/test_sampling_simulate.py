@@ -18,6 +18,7 @@ from scalenet.sampling import (
     stats_json,
     write_simulation,
 )
+from scalenet.sampling.plot import FIGURE_SIZE_PX
 from scalenet.space import Budgets, SearchSpace, load_space
 
 PATHS = 100_000
@@ -177,6 +178,10 @@ def test_json_and_png_outputs(
     assert len(histogram["bin_edges"]) == len(histogram["samplers"]["uniform"]["counts"]) + 1
     png = written["plot"].read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    # IHDR: width and height are the first two big-endian uint32 after the chunk header.
+    assert png[12:16] == b"IHDR"
+    size = (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big"))
+    assert size == FIGURE_SIZE_PX == (1080, 648)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "distribution.png",
         "histogram.json",
@@ -195,3 +200,24 @@ def test_load_budgets(tmp_path: FilePath, fmnist: SearchSpace, fmnist_budgets: B
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ValueError, match="not valid JSON"):
         load_budgets(tmp_path / "bad.json")
+
+
+def test_png_legend_sits_below_the_axes(
+    tmp_path: FilePath, fmnist_budgets: Budgets, fmnist_results: dict[str, SimulationStats]
+) -> None:
+    import matplotlib.image
+
+    from scalenet.sampling.plot import plot_distribution
+
+    path = plot_distribution(fmnist_results, fmnist_budgets, tmp_path / "fig.png")
+    image = matplotlib.image.imread(path)
+    assert image.shape[:2] == (648, 1080)
+    # The uniform histogram is tab:orange; below the x-axis label only its legend entry is.
+    orange = np.all(np.abs(image[..., :3] - np.array([1.0, 0.498, 0.055])) < 0.03, axis=-1)
+    legend_rows = np.flatnonzero(orange[600:].any(axis=1))
+    assert legend_rows.size > 0
+    # ... and no legend covers the top right of the axes, where the f3 label is: only that
+    # label and the dashed budget lines are dark there (about 200 pixels; the old legend's text
+    # in that corner made it over 1,000).
+    top_right = image[40:110, 700:1060, :3]
+    assert np.all(top_right < 0.3, axis=-1).sum() < 400

@@ -15,7 +15,12 @@ import numpy as np
 from scalenet.sampling.simulate import SimulationStats
 from scalenet.space import Budgets
 
-__all__ = ["plot_distribution", "require_matplotlib"]
+__all__ = ["FIGURE_SIZE_PX", "plot_distribution", "require_matplotlib"]
+
+_FIGURE_INCHES = (9.0, 5.4)
+_DPI = 120
+#: (width, height) of the PNG in pixels.
+FIGURE_SIZE_PX = (round(_FIGURE_INCHES[0] * _DPI), round(_FIGURE_INCHES[1] * _DPI))
 
 _COLOURS = {"hss": "tab:blue", "uniform": "tab:orange"}
 _LABELS = {"hss": "HSS (hierarchical)", "uniform": "uniform"}
@@ -46,6 +51,9 @@ def plot_distribution(
     With ``per_stage``, HSS's per-scaling-stage histograms are drawn as thin lines (the
     single-modal components of Fig. 1).
 
+    The legend sits below the axes, outside them, so it never covers a histogram or a budget
+    label; the image is always :data:`FIGURE_SIZE_PX` pixels.
+
     Returns:
         The path written (atomically: temporary file, then rename).
     """
@@ -57,7 +65,7 @@ def plot_distribution(
 
     if not results:
         raise ValueError("results: nothing to plot")
-    figure, axes = plt.subplots(figsize=(9, 4.8), dpi=120)
+    figure, axes = plt.subplots(figsize=_FIGURE_INCHES, dpi=_DPI, layout="constrained")
     edges = np.asarray(next(iter(results.values())).bin_edges)
     for name, stats in results.items():
         colour = _COLOURS.get(name)
@@ -88,8 +96,8 @@ def plot_distribution(
     axes.set_xlabel("FLOPs (multiply-accumulates, log scale)")
     axes.set_ylabel("share of paths per bin")
     axes.set_title(title or "Sampling distribution: HSS vs uniform (supplementary Fig. 1)")
-    axes.legend(loc="upper right", fontsize=8)
-    figure.tight_layout()
+    # Outside the axes: inside, any corner covers a budget label or a histogram of some space.
+    figure.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
 
     target = FilePath(path)
     target.parent.mkdir(parents=True, exist_ok=True)

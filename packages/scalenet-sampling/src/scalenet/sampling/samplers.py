@@ -37,6 +37,7 @@ from scalenet.space import (
     count_batch,
     random_base_batch,
 )
+from scalenet.space.fields import require_number
 
 __all__ = [
     "NO_STAGE",
@@ -174,17 +175,19 @@ def stage_window(budgets: Budgets, scaling_stage: int) -> FlopsWindow:
 
 
 def resolve_stage_weights(
-    scaling: ScalingSpace, stage_weights: str | Sequence[float]
+    scaling: ScalingSpace, stage_weights: str | Sequence[float] | npt.NDArray[Any]
 ) -> FloatArray:
     """The stage probabilities pi_0..pi_M of HSS.
 
     Args:
         scaling: The scaling space (M + 1 stages).
         stage_weights: ``"uniform"`` (the paper), ``"grid_size"`` (the official code: pi_j
-            proportional to |grid_j|) or M + 1 non-negative weights with a positive sum.
+            proportional to |grid_j|) or M + 1 non-negative weights with a positive sum (a
+            sequence or a 1-D numpy array of real numbers; bools and strings are refused).
 
     Raises:
-        ValueError: Naming the allowed values, the expected length or the offending weight.
+        ValueError: Naming the allowed values, the expected length or the offending weight, e.g.
+            ``stage_weights[1] must be a number, got 'a'``.
     """
     count = scaling.max_stage + 1
     if isinstance(stage_weights, str):
@@ -198,10 +201,7 @@ def resolve_stage_weights(
                 "or a sequence of weights"
             )
     else:
-        try:
-            weights = np.asarray(list(stage_weights), dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"stage_weights must be numbers, got {stage_weights!r}") from None
+        weights = np.asarray(_weight_values(stage_weights), dtype=np.float64)
         if weights.shape != (count,):
             raise ValueError(
                 f"stage_weights needs {count} weights (scaling stages 0..{count - 1}), "
@@ -212,6 +212,27 @@ def resolve_stage_weights(
         if not weights.sum() > 0:
             raise ValueError(f"stage_weights must sum to a positive value, got {weights.tolist()}")
     return weights / weights.sum()
+
+
+def _weight_values(stage_weights: Any) -> tuple[float, ...]:
+    """Explicit stage weights as floats, each checked to be a real number (naming its index)."""
+    if isinstance(stage_weights, np.ndarray):
+        if stage_weights.ndim != 1:
+            raise ValueError(
+                "stage_weights must be one weight per scaling stage, "
+                f"got an array of shape {stage_weights.shape}"
+            )
+        values = stage_weights.tolist()
+    elif isinstance(stage_weights, Sequence) and not isinstance(stage_weights, (str, bytes)):
+        values = list(stage_weights)
+    else:
+        raise ValueError(
+            f"stage_weights must be one of {{{', '.join(STAGE_WEIGHTS)}}} or a sequence of "
+            f"numbers, got {stage_weights!r}"
+        )
+    return tuple(
+        require_number(value, f"stage_weights[{index}]") for index, value in enumerate(values)
+    )
 
 
 def _check_restrictions(
@@ -399,10 +420,8 @@ class HierarchicalSampler(_Rejection):
 
     def __post_init__(self) -> None:
         if not isinstance(self.stage_weights, str):
-            weights = self.stage_weights
-            if not isinstance(weights, Sequence):
-                raise ValueError(f"stage_weights must be a name or a sequence, got {weights!r}")
-            object.__setattr__(self, "stage_weights", tuple(float(w) for w in weights))
+            # A tuple of floats: hashable and comparable, also when given a numpy array.
+            object.__setattr__(self, "stage_weights", _weight_values(self.stage_weights))
         resolve_stage_weights(self.space.scaling, self.stage_weights)
         _check_restrictions(
             self.space.scaling, self.scaling_stage, self.flops_window, self.max_tries
