@@ -212,3 +212,137 @@ def test_console_script_entry_point() -> None:
         check=False,
     )
     assert proc.returncode == 0 and "fit" in proc.stdout and "compound" in proc.stdout
+
+
+# -- space and budgets of a search result --------------------------------------------------
+
+RESULT = DATA / "search_result_fmnist.json"  # a search result.json: space fmnist, f0 = 4 M
+FMNIST_BASE = "k7e1/k3e6se-k5e6se/k5e3se-k3e6se-k5e3/k3e6se/k7e3-k7e6/k7e6se-k7e6-k3e3se/k3e3"
+
+
+def test_fit_uses_the_space_and_budgets_of_a_search_result(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "fit", "--strategies", str(RESULT), "--stages", "5", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["space"] == "fmnist"
+    assert [(p["stage"], p["target_flops"]) for p in data["projections"]] == [
+        (4, 64_000_000),
+        (5, 128_000_000),
+    ]
+    # the same as naming them explicitly
+    code, explicit, _ = run(
+        capsys,
+        "fit",
+        "--strategies",
+        str(RESULT),
+        "--stages",
+        "5",
+        "--space",
+        "fmnist",
+        "--f0",
+        "4000000",
+        "--json",
+    )
+    assert code == 0 and json.loads(explicit) == data
+    # fmnist-sized inputs (32 px), not 224 px at f0 = 300 M
+    assert all(p["resolution_after"] < 100 for p in data["projections"])
+    # an explicit f0 still wins over the result's budgets
+    code, out, _ = run(
+        capsys, "fit", "--strategies", str(RESULT), "--stages", "4", "--f0", "5000000", "--json"
+    )
+    assert code == 0 and json.loads(out)["projections"][0]["target_flops"] == 16 * 5_000_000
+
+
+def test_family_uses_the_space_of_a_search_result(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run(
+        capsys, "family", "--strategies", str(RESULT), "--stages", "5", "--out", str(tmp_path)
+    )
+    assert code == 0, err
+    assert out.startswith("# Model family on `fmnist`")
+    family = json.loads((tmp_path / "family.json").read_text())
+    assert (family["space"], family["f0"], family["base"]) == ("fmnist", 4_000_000, FMNIST_BASE)
+    assert [m["budget"] for m in family["members"]] == [4_000_000 * 2**j for j in range(6)]
+    assert family["members"][3]["flops"] == 34_933_182
+
+
+@pytest.mark.parametrize("command", ["fit", "family"])
+def test_space_other_than_the_search_results_is_refused(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    code, out, err = run(
+        capsys, command, "--strategies", str(RESULT), "--stages", "4", "--space", "imagenet"
+    )
+    assert code == 2 and out == ""
+    assert err == (
+        f"scalenet-scaling {command}: error: strategies {RESULT} were searched on space "
+        "'fmnist', not 'imagenet' (--space imagenet); pass --space fmnist or leave --space out\n"
+    )
+
+
+def test_base_of_the_strategies_is_validated_against_the_space(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Table 3's base (ScaleNet-S0) has 4 blocks in stage 3; fmnist allows 1..3
+    code, out, err = run(
+        capsys, "fit", "--strategies", "table3", "--stages", "4", "--space", "fmnist"
+    )
+    assert code == 2 and out == ""
+    assert err == (
+        "scalenet-scaling fit: error: strategies table3: base model not in space 'fmnist': "
+        "stage 3: 4 blocks not in 1..3; pass --base ARCH or the space it was searched on\n"
+    )
+    # a base of the space given with --base replaces it
+    code, out, err = run(
+        capsys,
+        "fit",
+        "--strategies",
+        "table3",
+        "--stages",
+        "4",
+        "--space",
+        "fmnist",
+        "--base",
+        FMNIST_BASE,
+        "--f0",
+        "4000000",
+        "--json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["projections"][0]["target_flops"] == 64_000_000
+    # a strategies file with a base out of its space (no space key: the default imagenet)
+    file = tmp_path / "s.json"
+    file.write_text(
+        json.dumps(
+            {
+                "base": "k3e1/k3e6*5/k3e6/k3e6/k3e6/k3e6/k3e6",
+                "strategies": [{"stage": 1, "depth": 1.1, "width": 1.1, "resolution": 1.1}],
+            }
+        )
+    )
+    code, _, err = run(capsys, "family", "--strategies", str(file), "--stages", "2")
+    assert code == 2 and err.count("\n") == 1
+    assert "base model not in space 'imagenet': stage 2: 5 blocks not in 1..4" in err
+
+
+def test_compound_rejects_negative_phi_and_budgets_below_the_base(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["compound", "--base", "scalenet_s0", "--phi", "0", "-1"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "scalenet-scaling compound: error: argument --phi: phi must be a finite number >= 0, "
+        "got -1 (see --help)\n"
+    )
+    code, out, err = run(capsys, "compound", "--base", "scalenet_s0", "--stages", "3", "--f0", "1")
+    assert code == 2 and out == ""
+    assert err == (
+        "scalenet-scaling compound: error: compound family: f_1 = 2 x f0 = 2 FLOPs is below the "
+        "base model's 352,691,328 FLOPs (phi would be < 0); use a larger f0 or a smaller base "
+        "model\n"
+    )

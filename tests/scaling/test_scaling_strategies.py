@@ -103,3 +103,37 @@ def test_search_stage_output_is_accepted_as_written():
     assert searched.max_stage == 2
     assert searched.strategies[1].width == 1.32
     assert searched.base is not None and searched.base.depths == (1, 2, 3, 1, 2, 3, 1)
+
+
+def test_search_result_keeps_its_space_and_budgets() -> None:
+    searched = load_strategies(DATA / "search_result_fmnist.json")
+    assert searched.space == "fmnist"
+    assert searched.budgets is not None
+    assert (searched.budgets.f0, searched.budgets.max_stage, searched.budgets.tolerance) == (
+        4_000_000,
+        3,
+        500_000,
+    )
+    data = searched.to_json()
+    assert data["space"] == "fmnist" and data["budgets"]["f0"] == 4_000_000
+    assert parse_strategies(json.loads(json.dumps(data))) == searched
+    # the other forms name neither
+    table3 = load_strategies("table3")
+    assert table3.space is None and table3.budgets is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"space": 3}, "s: space must be a space name .a non-empty string., got 3"),
+        ({"space": ""}, "s: space must be a space name"),
+        ({"budgets": [1, 2]}, r"s: budgets must be a budgets JSON object, got \[1, 2\]"),
+        ({"budgets": {"f0": 4_000_000}}, "s: budgets: budgets JSON is missing key 'max_stage'"),
+        ({"budgets": {"f0": -1, "max_stage": 3, "tolerance": 1}}, "s: budgets: f0 must be > 0"),
+    ],
+)
+def test_bad_space_or_budgets_give_one_line(extra: dict[str, object], message: str) -> None:
+    data = {"strategies": _entries((1, 1.1, 1.1, 1.1)), **extra}
+    with pytest.raises(ValueError, match=message) as info:
+        parse_strategies(data, source="s")
+    assert "\n" not in str(info.value)

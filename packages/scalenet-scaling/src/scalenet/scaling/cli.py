@@ -1,5 +1,12 @@
 """``scalenet-scaling``: fit and generalize searched strategies, compound baselines, families.
 
+The space and f0 of ``fit`` and ``family``: ``--space`` and ``--f0``/``--budgets`` when given;
+else the ``space`` and ``budgets`` of a search result.json given as ``--strategies``; else the
+imagenet space and its Monte Carlo f0. ``--space`` naming another space than the search result
+is refused. A base model read from a strategies file (or a strategies preset) is validated
+against the space; a ``--base`` preset name is only checked for its number of stages (presets
+may override stage channels).
+
 Bad input exits with status 2 and one line on stderr naming the field; never a traceback.
 """
 
@@ -7,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path as FilePath
@@ -39,16 +47,51 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], lines: list[str]) -
         print("\n".join(lines))
 
 
+#: The space when neither --space nor the strategies name one.
+DEFAULT_SPACE = "imagenet"
+
+
 def _load_base(arch: str, space: SearchSpace) -> BaseArch:
     path = resolve_path(arch)
     if arch in ARCH_PRESETS:
-        space.check_shape(path.base)  # presets may override channels: shape only
+        space.check_shape(path.base)  # a preset named on purpose may leave the space's choices
     else:
         space.validate(path.base)
     return path.base
 
 
-def _f0(args: argparse.Namespace, space: SearchSpace) -> int:
+def _load_space(
+    args: argparse.Namespace, searched: SearchedStrategies | None = None
+) -> SearchSpace:
+    """--space, else the space the strategies were searched on, else the default.
+
+    Raises:
+        ValueError: If --space names another space than the strategies (one line).
+    """
+    named = None if searched is None else searched.space
+    if args.space is None:
+        if named is None:
+            return load_space(DEFAULT_SPACE)
+        try:
+            return load_space(named)
+        except ValueError as error:
+            raise ValueError(
+                f"strategies {args.strategies} name space {named!r}, which does not load "
+                f"({error}); pass --space NAME|FILE"
+            ) from None
+    space = load_space(args.space)
+    if named is not None and named != space.name:
+        raise ValueError(
+            f"strategies {args.strategies} were searched on space {named!r}, not "
+            f"{space.name!r} (--space {args.space}); pass --space {named} or leave --space out"
+        )
+    return space
+
+
+def _f0(
+    args: argparse.Namespace, space: SearchSpace, searched: SearchedStrategies | None = None
+) -> int:
+    """--f0, else --budgets, else the budgets of the search result, else a Monte Carlo f0."""
     if args.f0 is not None:
         return int(args.f0)
     if args.budgets is not None:
@@ -67,21 +110,33 @@ def _f0(args: argparse.Namespace, space: SearchSpace) -> int:
                 f"budgets file {args.budgets} is for space {named!r}, not {space.name!r}"
             )
         return Budgets.from_json(data).f0
+    if searched is not None and searched.budgets is not None:
+        return searched.budgets.f0
     return _compute_budgets(space).f0
 
 
 def _strategies_and_base(
-    args: argparse.Namespace, space: SearchSpace, *, need_base: bool
-) -> tuple[SearchedStrategies, BaseArch | None]:
+    args: argparse.Namespace, *, need_base: bool
+) -> tuple[SearchedStrategies, SearchSpace, BaseArch | None]:
     searched = load_strategies(args.strategies)
+    space = _load_space(args, searched)
     if args.stages < searched.max_stage:
         raise ValueError(f"--stages K = {args.stages} must be >= M = {searched.max_stage}")
-    base = _load_base(args.base, space) if args.base is not None else searched.base
-    if base is not None and args.base is None:
-        space.check_shape(base)
+    if args.base is not None:
+        base: BaseArch | None = _load_base(args.base, space)
+    else:
+        base = searched.base
+        if base is not None:
+            try:
+                space.validate(base)
+            except ValueError as error:
+                raise ValueError(
+                    f"strategies {args.strategies}: base model not in space {space.name!r}: "
+                    f"{error}; pass --base ARCH or the space it was searched on"
+                ) from None
     if need_base and base is None:
         raise ValueError("--base is required (the strategies file names no base model)")
-    return searched, base
+    return searched, space, base
 
 
 def _fmt_params(function: str, params: Sequence[float]) -> str:
@@ -90,13 +145,13 @@ def _fmt_params(function: str, params: Sequence[float]) -> str:
 
 
 def _cmd_fit(args: argparse.Namespace) -> None:
-    space = load_space(args.space)
-    searched, base = _strategies_and_base(args, space, need_base=False)
+    searched, space, base = _strategies_and_base(args, need_base=False)
     strategies = searched.strategies
     m, k = searched.max_stage, args.stages
     if args.function == "all":
         rows = compare_functions(strategies)
         payload = {
+            "space": space.name,
             "stages": k,
             "searched": searched.to_json()["strategies"],
             "functions": [
@@ -143,7 +198,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     predictions = [(j, fit.predict(j)) for j in range(m + 1, k + 1)]
     projections = []
     if base is not None and args.project != "none" and predictions:
-        f0 = _f0(args, space)
+        f0 = _f0(args, space, searched)
         lines.append(f"projection {args.project} on space {space.name}, f_j = 2^j x {f0:,}")
         for j, scaling in predictions:
             proj = project_to_budget(space, base, scaling, 2**j * f0, args.project)
@@ -157,6 +212,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     else:
         lines += [f"S{j}  fitted {scaling.encode()}" for j, scaling in predictions]
     payload = {
+        "space": space.name,
         "stages": k,
         "searched": searched.to_json()["strategies"],
         "fit": fit.to_json(),
@@ -181,15 +237,14 @@ def _write_outputs(args: argparse.Namespace, family: Family) -> None:
 
 
 def _cmd_family(args: argparse.Namespace) -> None:
-    space = load_space(args.space)
-    searched, base = _strategies_and_base(args, space, need_base=True)
+    searched, space, base = _strategies_and_base(args, need_base=True)
     assert base is not None
     family = build_family(
         space,
         base,
         searched.strategies,
         args.stages,
-        _f0(args, space),
+        _f0(args, space, searched),
         function=args.function,
         project=args.project,
     )
@@ -219,7 +274,7 @@ def _cmd_compound(args: argparse.Namespace) -> None:
         raise ValueError("--base is required (unless --count-grid)")
     if (args.phi is None) == (args.stages is None):
         raise ValueError("give exactly one of --phi (list of phi values) or --stages K (family)")
-    space = load_space(args.space)
+    space = _load_space(args)
     base = _load_base(args.base, space)
     if args.stages is not None:
         family = compound_family(space, base, args.stages, _f0(args, space), coeffs)
@@ -269,6 +324,14 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
+def _phi(text: str) -> float:
+    value = _number(text)
+    if not 0.0 <= value < math.inf:
+        # phi < 0 would shrink the base model below stage 0 (d, w, r < 1)
+        raise argparse.ArgumentTypeError(f"phi must be a finite number >= 0, got {text}")
+    return value
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="scalenet-scaling",
@@ -278,10 +341,18 @@ def _build_parser() -> argparse.ArgumentParser:
     presets = ", ".join(sorted(STRATEGY_PRESETS))
 
     def add_space(cmd: argparse.ArgumentParser) -> None:
-        cmd.add_argument("--space", default="imagenet", help="a shipped space or a YAML file")
+        cmd.add_argument(
+            "--space",
+            help=f"a shipped space or a YAML file (default: the strategies' space, else "
+            f"{DEFAULT_SPACE})",
+        )
         budget = cmd.add_mutually_exclusive_group()
         budget.add_argument("--f0", type=_positive_int, help="stage-0 budget (FLOPs); f_j = 2^j f0")
-        budget.add_argument("--budgets", help="budgets JSON (the budgets stage's output) for f0")
+        budget.add_argument(
+            "--budgets",
+            help="budgets JSON (the budgets stage's output) for f0 (default: the search "
+            "result's budgets, else a Monte Carlo f0 of the space)",
+        )
         cmd.add_argument("--json", action="store_true", help="machine-readable output")
 
     def add_generalize(cmd: argparse.ArgumentParser, *, allow_all: bool) -> None:
@@ -303,7 +374,7 @@ def _build_parser() -> argparse.ArgumentParser:
     family.add_argument("--out", help="folder for S<j>.json, family.json, family.md")
     compound = sub.add_parser("compound", help="EfficientNet compound scaling on a base model")
     compound.add_argument("--base", help="ARCH: preset, arch string or JSON file")
-    compound.add_argument("--phi", type=_number, nargs="+", help="phi values to scale by")
+    compound.add_argument("--phi", type=_phi, nargs="+", help="phi values (>= 0) to scale by")
     compound.add_argument("--stages", type=_positive_int, help="K: family S0..SK with phi at f_j")
     compound.add_argument("--alpha", type=_number, default=EFFICIENTNET.alpha)
     compound.add_argument("--beta", type=_number, default=EFFICIENTNET.beta)

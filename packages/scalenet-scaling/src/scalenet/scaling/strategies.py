@@ -5,7 +5,9 @@ Accepted file forms (JSON or YAML):
 * a list of ``{stage, depth, width, resolution}`` entries for scaling stages 1..M;
 * the search stage's output ``{"base": "<arch string>", "strategies": [...]}`` (``base`` may also
   be an arch JSON object, or be absent; the entries' ``flops``, ``accuracy`` and ``fits``
-  annotations are read past).
+  annotations are read past). Its ``space`` (the space's name) and ``budgets`` (the budgets
+  JSON) are kept when present, so generalization projects onto the space and f0 the strategies
+  were searched for.
 
 Stages must be exactly 1..M in increasing order (a stage-0 entry is allowed only as (1, 1, 1)
 and is dropped) and every value must be a finite number > 0.
@@ -21,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from scalenet.space import TABLE3_STRATEGIES, BaseArch, Scaling, get_arch
+from scalenet.space import TABLE3_STRATEGIES, BaseArch, Budgets, Scaling, get_arch
 
 __all__ = [
     "STRATEGY_PRESETS",
@@ -45,10 +47,15 @@ class SearchedStrategies:
     Attributes:
         strategies: S_1..S_M (index i is scaling stage i + 1).
         base: The searched base model, if the source named one.
+        space: Name of the search space the strategies were searched on, if the source named
+            one (a search result.json does).
+        budgets: The budgets f_0..f_M of the search, if the source held them.
     """
 
     strategies: tuple[Scaling, ...]
     base: BaseArch | None = None
+    space: str | None = None
+    budgets: Budgets | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.strategies, tuple):
@@ -62,9 +69,14 @@ class SearchedStrategies:
         return len(self.strategies)
 
     def to_json(self) -> dict[str, Any]:
-        """The search stage's form: ``{"base": str | None, "strategies": [{stage, d, w, r}]}``."""
+        """The search stage's form: ``{"base", "space", "budgets", "strategies": [{stage, ...}]}``.
+
+        ``base``, ``space`` and ``budgets`` are None when the source did not name them.
+        """
         return {
             "base": None if self.base is None else self.base.encode(),
+            "space": self.space,
+            "budgets": None if self.budgets is None else self.budgets.to_json(),
             "strategies": [
                 {"stage": j, **s.to_json()} for j, s in enumerate(self.strategies, start=1)
             ],
@@ -103,6 +115,23 @@ def _base_from(value: Any, source: str) -> BaseArch | None:
     raise ValueError(f"{source}: base must be an arch string or object, got {type(value).__name__}")
 
 
+def _space_from(value: Any, source: str) -> str | None:
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise ValueError(f"{source}: space must be a space name (a non-empty string), got {value!r}")
+
+
+def _budgets_from(value: Any, source: str) -> Budgets | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f"{source}: budgets must be a budgets JSON object, got {value!r}")
+    try:
+        return Budgets.from_json(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{source}: budgets: {error}") from None
+
+
 def parse_strategies(data: Any, source: str = "strategies") -> SearchedStrategies:
     """Check and convert loaded JSON/YAML data (see the module docstring for the forms).
 
@@ -110,11 +139,13 @@ def parse_strategies(data: Any, source: str = "strategies") -> SearchedStrategie
         ValueError: One line naming the source, the entry and the field, e.g.
             ``"s.json: stage 2 is missing (stages must be 1..M in order, got 1, 3)"``.
     """
-    base = None
+    base, space, budgets = None, None, None
     if isinstance(data, dict):
         if "strategies" not in data:
             raise ValueError(f"{source}: expected a list of stages or an object with 'strategies'")
         base = _base_from(data.get("base"), source)
+        space = _space_from(data.get("space"), source)
+        budgets = _budgets_from(data.get("budgets"), source)
         entries = data["strategies"]
     else:
         entries = data
@@ -160,7 +191,7 @@ def parse_strategies(data: Any, source: str = "strategies") -> SearchedStrategie
             )
     if not scalings:
         raise ValueError(f"{source}: no searched stage (stages 1..M) given")
-    return SearchedStrategies(tuple(scalings), base)
+    return SearchedStrategies(tuple(scalings), base, space, budgets)
 
 
 def load_strategies(name_or_path: str | FilePath) -> SearchedStrategies:
