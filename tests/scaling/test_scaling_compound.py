@@ -76,3 +76,25 @@ def test_compound_family(imagenet: SearchSpace) -> None:
     assert phis == sorted(phis)
     assert all(m.kind == "compound" for m in family.members[1:])
     assert "compound scaling, alpha 1.2" in family.to_markdown()
+
+
+def test_budgets_below_the_base_model_are_refused(imagenet: SearchSpace) -> None:
+    base = get_arch("scalenet_s0")  # 352,691,328 FLOPs on imagenet
+    with pytest.raises(ValueError, match=r"budget 300,000,000 FLOPs is below the base model's "):
+        solve_phi(imagenet, base, 300_000_000)
+    phi, cost = solve_phi(imagenet, base, 352_691_328)  # any phi > 0 adds blocks and channels
+    assert (phi, cost.flops) == (0.0, 352_691_328)
+    with pytest.raises(ValueError, match=r"f_1 = 2 x f0 = 2 FLOPs is below") as info:
+        compound_family(imagenet, base, 3, 1)
+    assert "\n" not in str(info.value)
+
+
+def test_stage_0_may_miss_f0_as_the_baselines_stage_needs(fmnist: SearchSpace) -> None:
+    # pipelines/baselines.py: B0's blocks on fmnist (4,203,776 FLOPs) at the default f0 = 4 M:
+    # S0 is the base as it is (+5.1 %), S1.. are solved from f_1 = 8 M on
+    base = BaseArch.decode("k3e1se/k3e6se*2/k5e6se*2/k3e6se*3/k5e6se*3/k5e6se*3/k3e6se")
+    family = compound_family(fmnist, base, 5, 4_000_000)
+    assert family.members[0].cost.flops == 4_203_776
+    assert family.members[0].rel_error == pytest.approx(0.050944)
+    assert [m.budget for m in family.members] == [4_000_000 * 2**j for j in range(6)]
+    assert all(m.phi is not None and m.phi > 0 for m in family.members[1:])

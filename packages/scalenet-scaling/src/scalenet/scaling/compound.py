@@ -196,17 +196,31 @@ def solve_phi(
     *,
     start: float = 1.0,
 ) -> tuple[float, Cost]:
-    """The phi whose compound-scaled model has FLOPs nearest ``target_flops`` (bisection).
+    """The phi >= 0 whose compound-scaled model has FLOPs nearest ``target_flops`` (bisection).
 
     Returns:
         (phi, cost of the scaled path).
+
+    Raises:
+        ValueError: If ``target_flops`` is below the base model's FLOPs (compound scaling only
+            grows a model: phi < 0 would shrink it below stage 0), or the coefficients do not
+            grow FLOPs.
     """
     space.check_shape(base)
     if coeffs.flops_factor <= 1.0:
         raise ValueError("compound: alpha * beta^2 * gamma^2 must be > 1 to grow FLOPs")
+    base_flops = count(space, Path(base)).flops
+    if target_flops < base_flops:
+        raise ValueError(
+            f"compound: budget {target_flops:,} FLOPs is below the base model's "
+            f"{base_flops:,} FLOPs (phi would be < 0); use a larger f0 or a smaller base model"
+        )
 
     def flops_of(phi: float) -> int:
         return count(space, Path(base, coeffs.scaling(phi))).flops
 
     phi = solve_monotone(flops_of, target_flops, max(start, 1e-3))
+    # bisection only tries phi > 0, and any phi > 0 rounds every dimension up (eqs. 14-16)
+    if target_flops - base_flops <= abs(flops_of(phi) - target_flops):
+        phi = 0.0
     return phi, count(space, Path(base, coeffs.scaling(phi)))

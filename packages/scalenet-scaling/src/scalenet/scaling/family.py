@@ -231,13 +231,27 @@ def compound_family(
     f0: int,
     coeffs: CompoundCoefficients = EFFICIENTNET,
 ) -> Family:
-    """The EfficientNet-style family: S_j = (alpha^phi_j, beta^phi_j, gamma^phi_j) nearest f_j."""
+    """The EfficientNet-style family: S_j = (alpha^phi_j, beta^phi_j, gamma^phi_j) nearest f_j.
+
+    Stage 0 is ``base`` as it is (its FLOPs may miss f0: the member's ``rel_error`` says by how
+    much); every stage j >= 1 solves phi_j >= 0 (:func:`scalenet.scaling.solve_phi`).
+
+    Raises:
+        ValueError: If K < 0, f0 <= 0, or f_1 = 2 f0 is below the base model's FLOPs (no phi >= 0
+            reaches it).
+    """
     if max_stage < 0:
         raise ValueError(f"family: stages K must be >= 0, got {max_stage}")
     if f0 <= 0:
         raise ValueError(f"family: f0 must be > 0, got {f0}")
     space.check_shape(base)
-    members = [FamilyMember(0, "base", Path(base), count(space, Path(base)), f0)]
+    base_cost = count(space, Path(base))
+    if max_stage >= 1 and 2 * f0 < base_cost.flops:
+        raise ValueError(
+            f"compound family: f_1 = 2 x f0 = {2 * f0:,} FLOPs is below the base model's "
+            f"{base_cost.flops:,} FLOPs (phi would be < 0); use a larger f0 or a smaller base model"
+        )
+    members = [FamilyMember(0, "base", Path(base), base_cost, f0)]
     for stage in range(1, max_stage + 1):
         budget = 2**stage * f0
         phi, cost = solve_phi(space, base, budget, coeffs, start=float(stage))
