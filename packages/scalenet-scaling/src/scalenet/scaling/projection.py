@@ -15,7 +15,13 @@ what the fit says about the *shape* of scaling and corrects the *size*:
 
 The projected r is written with as few decimals as give the same side (e.g. 458 px at R0 = 224 is
 r = 2.044 rather than 2.044642857142857; Table 3 writes 2.042 for the same side), since only
-ceil(R0 * r) matters.
+ceil(R0 * r) matters. Likewise the width ``rw`` nudges and the three values ``all`` scales are
+solved on a grid of :data:`PROJECT_DECIMALS` (4) decimals, never the bisection's raw
+2.0000000000266422: a width a hair above an integer multiple rounds up only the channel counts
+whose product crosses the rounding guard of eq. 15 (``scalenet.space.rules.scale_ceil``), a
+network no readable width names. A nudged width is then written with the fewest decimals that
+give the same network (same FLOPs, parameters and input side), e.g. 1.48 when 1.4763 gives the
+same channel counts.
 
 FLOPs are a non-decreasing *step* function of r and s (depth and width round up too, eqs. 14-15),
 so f_j is usually not hit exactly; the result reports the relative error it lands at. On ImageNet
@@ -37,6 +43,7 @@ from scalenet.space.rules import scale_ceil
 __all__ = [
     "DEFAULT_PROJECT",
     "DEFAULT_RTOL",
+    "PROJECT_DECIMALS",
     "PROJECT_MODES",
     "Projection",
     "project_to_budget",
@@ -54,6 +61,9 @@ DEFAULT_PROJECT = "rw"
 
 #: Relative FLOPs error below which ``rw`` leaves the width alone.
 DEFAULT_RTOL = 0.01
+
+#: Decimals of the values ``rw`` and ``all`` solve for (a width or a common factor).
+PROJECT_DECIMALS = 4
 
 _MAX_SIDE = 1 << 16
 _BISECT_STEPS = 100
@@ -161,6 +171,34 @@ def short_resolution(side: int, base_resolution: int) -> float:
     return exact
 
 
+def _shortest(value: float, same: Callable[[float], bool], *, max_decimals: int = 9) -> float:
+    """The value with the fewest decimals (up to ``max_decimals``) for which ``same`` holds.
+
+    Tries ``value`` rounded down, then up, at 0, 1, 2, ... decimals; returns ``value`` itself
+    when none qualifies.
+    """
+    for decimals in range(max_decimals + 1):
+        scale = 10**decimals
+        scaled = value * scale
+        for candidate in (math.floor(scaled) / scale, math.ceil(scaled) / scale):
+            if candidate > 0 and same(candidate):
+                return candidate
+    return value
+
+
+def _short_width(space: SearchSpace, base: BaseArch, scaling: Scaling) -> Scaling:
+    """``scaling`` with the width of the fewest decimals that gives the same network.
+
+    The same network: the same :class:`~scalenet.space.Cost` (FLOPs, parameters, input side).
+    """
+    cost = count(space, Path(base, scaling))
+
+    def same(width: float) -> bool:
+        return count(space, Path(base, Scaling(scaling.depth, width, scaling.resolution))) == cost
+
+    return Scaling(scaling.depth, _shortest(scaling.width, same), scaling.resolution)
+
+
 def _side_bracket(flops_of_side: Callable[[int], int], target: int, start: int) -> tuple[int, int]:
     """(low, high) adjacent sides with FLOPs(low) < target <= FLOPs(high) (low = 0 if none)."""
     high = max(2, start)
@@ -257,10 +295,11 @@ def _project_resolution(
             continue
 
         def flops_of_factor(factor: float, side: int = side) -> int:
-            return count(space, Path(base, at_side(side, scaling.width * factor))).flops
+            return count(space, Path(base, at_side(side, _rounded(scaling.width * factor)))).flops
 
         factor = solve_monotone(flops_of_factor, target, 1.0)
-        candidates.append(at_side(side, scaling.width * factor))
+        nudged = at_side(side, _rounded(scaling.width * factor))
+        candidates.append(_short_width(space, base, nudged))
     return min(
         candidates,
         key=lambda s: (
@@ -270,5 +309,15 @@ def _project_resolution(
     )
 
 
+def _rounded(value: float) -> float:
+    """``value`` on the grid of :data:`PROJECT_DECIMALS` decimals (never 0)."""
+    return max(round(value, PROJECT_DECIMALS), 10.0**-PROJECT_DECIMALS)
+
+
 def _times(scaling: Scaling, factor: float) -> Scaling:
-    return Scaling(scaling.depth * factor, scaling.width * factor, scaling.resolution * factor)
+    """``scaling`` times a common factor, each value on the grid of PROJECT_DECIMALS decimals."""
+    return Scaling(
+        _rounded(scaling.depth * factor),
+        _rounded(scaling.width * factor),
+        _rounded(scaling.resolution * factor),
+    )
