@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path as FilePath
 
 import numpy as np
@@ -14,7 +15,8 @@ import pytest
 from scalenet.search import MCEA, MCEAConfig, SearchResult, random_search
 from scalenet.space import Path
 
-SMALL = MCEAConfig(population=30, generations=20, iterations=4, initial_bases=6, seed=3)
+# T = 8 as the paper; on the analytic problem this search reaches a fixed point at iteration 4.
+SMALL = MCEAConfig(population=30, generations=20, iterations=8, initial_bases=6, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +54,25 @@ def test_log_and_counters(small_result, space, budgets) -> None:  # type: ignore
         assert budgets.fits(record["base_flops"], 0)
         assert [s["stage"] for s in record["strategies"]] == [1, 2, 3]
         assert record["generations"] == SMALL.generations
-    # Fixed point: the last iteration repeats the previous one.
-    if small_result.fixed_point:
-        assert log[-1]["base"] == log[-2]["base"]
-        assert log[-1]["strategies"] == log[-2]["strategies"]
+
+
+def test_early_stop_at_a_fixed_point(small_result, space, budgets, analytic) -> None:  # type: ignore[no-untyped-def]
+    # Stopped early: the last iteration repeats the previous one, and only it does.
+    assert small_result.fixed_point
+    assert small_result.iterations == 4 < SMALL.iterations
+    log = small_result.log
+    assert len(log) == 1 + 4
+    assert log[-1]["base"] == log[-2]["base"]
+    assert log[-1]["strategies"] == log[-2]["strategies"]
+    assert [record["fixed_point"] for record in log[1:]] == [False, False, False, True]
+    # Without early stop the same search runs all T = 8 iterations; its first four are the
+    # same records (same seed), and it ends at the same, still fixed, point.
+    full = MCEA(space, budgets, analytic, replace(SMALL, early_stop=False)).run()
+    assert full.iterations == 8 and len(full.log) == 1 + 8
+    assert full.log[: len(log)] == log
+    assert full.evaluations > small_result.evaluations
+    assert full.fixed_point and full.log[-1]["fixed_point"]
+    assert (full.base, full.strategies) == (small_result.base, small_result.strategies)
 
 
 def test_same_seed_same_result_on_disk_or_not(space, budgets, analytic, tmp_path) -> None:  # type: ignore[no-untyped-def]
