@@ -121,6 +121,19 @@ def test_whole_pipeline_on_tiny_settings(project):
         assert record["latency_ms"] > 0 and record["train_images"] == 32
     train = json.loads((root / "outputs/retrain/scalenet-S4/train.json").read_text())
     assert train["iterations"] == 2 and train["resolution"] == member_side(families, 4)
+    # every declared plot loads (DVC reads no JSON Lines: the loss curves are metrics.csv)
+    plots = json.loads(project.dvc("plots", "show", "--json").stdout)
+    assert plots.get("errors", []) == []
+    for loss_plot, last in (
+        ("outputs/supernet/hss/metrics.csv", 6),
+        ("outputs/retrain/random-S4/metrics.csv", 2),
+    ):
+        (vega,) = plots["data"][loss_plot]
+        values = vega["content"]["data"]["values"]
+        assert [int(row["iteration"]) for row in values] == [
+            last
+        ]  # one record every 10, and the last
+        assert float(values[0]["loss"]) > 0
     costs = {path.stem for path in (root / "outputs/cost").glob("*.json")}
     assert {"prepare", "train_supernet-hss", "search", "retrain-random-S4", "evaluate"} <= costs
     again = project.dvc("repro")
