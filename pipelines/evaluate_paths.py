@@ -25,7 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--checkpoint", required=True, help="super-supernet checkpoint.pt")
-    parser.add_argument("--data", default="data/fmnist", help="folder written by prepare")
+    parser.add_argument("--data", default="data/prepared", help="folder written by prepare")
     parser.add_argument("--out", required=True, help="CSV file to write")
     args = parser.parse_args()
     with stage_cost(f"evaluate_paths@{FilePath(args.out).stem}"):

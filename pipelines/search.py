@@ -54,7 +54,7 @@ def main(cost: CostRecord) -> bool:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--budgets", default="outputs/budgets.json")
     parser.add_argument("--checkpoint", help="super-supernet checkpoint (evaluator: supernet)")
-    parser.add_argument("--data", default="data/fmnist", help="folder written by prepare")
+    parser.add_argument("--data", default="data/prepared", help="folder written by prepare")
     parser.add_argument("--out", default="outputs/search")
     args = parser.parse_args()
     params = load_params(args.params, "search")

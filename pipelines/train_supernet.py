@@ -59,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--sampler", required=True, choices=("hss", "uniform"))
-    parser.add_argument("--data", default="data/fmnist", help="folder written by prepare")
+    parser.add_argument("--data", default="data/prepared", help="folder written by prepare")
     parser.add_argument("--out", required=True, help="output folder, e.g. outputs/supernet/hss")
     args = parser.parse_args()
     with stage_cost(f"train_supernet@{args.sampler}") as cost:
