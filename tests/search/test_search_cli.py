@@ -112,3 +112,94 @@ def test_rank_cli_errors(tmp_path, capsys) -> None:  # type: ignore[no-untyped-d
     with pytest.raises(SystemExit) as exit_info:
         main(["rank", "--acc", "x"])
     assert exit_info.value.code == 2
+
+
+# -- evaluators returning something else than a number ----------------------------------------
+
+BAD_EVALUATORS = '''
+import math
+
+
+class Answer:
+    """An evaluator that answers ``value`` for every path (picklable, for worker processes)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __call__(self, base, scaling):
+        return self.value
+
+
+def answer(value=None, nan=False):
+    return Answer(math.nan if nan else value)
+'''
+
+TINY = """
+space: fmnist
+budget_samples: 100000
+tolerance: 500000
+T: 1
+K: 2
+seed: 0
+"""
+
+
+@pytest.fixture
+def bad_module(tmp_path, monkeypatch) -> str:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "modules"
+    folder.mkdir()
+    (folder / "scalenet_bad_evaluators.py").write_text(BAD_EVALUATORS)
+    monkeypatch.syspath_prepend(str(folder))
+    return "scalenet_bad_evaluators:answer"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "shown", "workers"),
+    [
+        ("{value: null}", "None (NoneType)", 0),
+        ("{value: high}", "'high' (str)", 0),
+        ("{value: '0.9'}", "'0.9' (str)", 0),  # a string is refused even when it parses
+        ("{value: true}", "True (bool)", 0),
+        ("{nan: true}", "nan (float)", 0),  # NaN is refused too (see evaluator.py)
+        ("{value: null}", "None (NoneType)", 2),  # raised in a worker, re-raised by the pool
+    ],
+)
+def test_mcea_evaluator_returning_a_non_number_exits_2_in_one_line(
+    tmp_path, capsys, bad_module, kwargs: str, shown: str, workers: int
+) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        f"{TINY}P: 6\nN: 1\nevaluator: {bad_module}\nevaluator_kwargs: {kwargs}\n"
+        f"workers: {workers}\n"
+    )
+    assert main(["mcea", "--config", str(config), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert "Traceback" not in captured.err
+    prefix = f"scalenet-search mcea: error: evaluator returned {shown} for path k"
+    assert captured.err.startswith(prefix), captured.err
+    assert captured.err.endswith("; expected a finite number (its accuracy)\n")
+    path = captured.err[len(prefix) - 1 :].split(";")[0]
+    assert "@d" in path and ",w" in path and ",r" in path  # the path string, <arch>@<scaling>
+
+
+# -- worker processes ---------------------------------------------------------------------------
+
+
+def test_mcea_with_two_workers_matches_the_serial_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    results = {}
+    for workers in (0, 2):
+        config = tmp_path / f"w{workers}.yaml"
+        config.write_text(
+            f"{TINY}evaluator: scalenet.search.analytic:make_analytic\nworkers: {workers}\n"
+            "P: 8\nN: 2\n"
+        )
+        out = tmp_path / f"out{workers}"
+        assert main(["mcea", "--config", str(config), "--out", str(out), "--quiet"]) == 0
+        results[workers] = (
+            json.loads((out / "result.json").read_text()),
+            (out / "log.jsonl").read_text(),
+        )
+    serial, parallel = results[0], results[2]
+    assert parallel == serial
+    assert serial[0]["evaluations"] > 50  # the map really carried work

@@ -2,9 +2,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from scalenet.search import CachedEvaluator, PathEvaluatorAdapter, load_evaluator, path_key
+from scalenet.search import (
+    CachedEvaluator,
+    PathEvaluatorAdapter,
+    as_accuracy,
+    load_evaluator,
+    path_key,
+)
 from scalenet.space import BaseArch, Path, Scaling, get_arch
 
 ARCH = BaseArch.decode("k3e1/k3e3/k3e3/k3e3/k3e3/k3e3/k3e3")
@@ -79,3 +86,35 @@ def test_load_evaluator_injects_space_and_budgets(space, budgets) -> None:  # ty
 def test_load_evaluator_errors(spec: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         load_evaluator(spec, {})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(0.5, 0.5), (1, 1.0), (np.float32(0.25), 0.25), (np.int64(3), 3.0), (np.array(0.75), 0.75)],
+)
+def test_numbers_are_accepted(value: object, expected: float) -> None:
+    number = as_accuracy(value, "p")
+    assert number == expected and type(number) is float
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (None, "None (NoneType)"),
+        ("0.5", "'0.5' (str)"),
+        (b"1", "b'1' (bytes)"),
+        (True, "True (bool)"),
+        (math.nan, "nan (float)"),
+        (-math.inf, "-inf (float)"),
+        ([0.5], "[0.5] (list)"),
+    ],
+)
+def test_non_numbers_name_the_path_and_the_value(value: object, shown: str) -> None:
+    key = Path(ARCH, Scaling()).encode()
+    with pytest.raises(ValueError) as info:
+        CachedEvaluator(lambda b, s: value)(ARCH, Scaling())  # type: ignore[arg-type,return-value]
+    assert str(info.value) == (
+        f"evaluator returned {shown} for path {key}; expected a finite number (its accuracy)"
+    )
+    with pytest.raises(ValueError, match="for path k3e1/"):
+        PathEvaluatorAdapter(lambda path: value)(ARCH, Scaling())  # type: ignore[arg-type,return-value]

@@ -12,6 +12,7 @@ from scalenet.search.evaluator import (
     CachedEvaluator,
     Evaluator,
     PathEvaluatorAdapter,
+    as_accuracy,
     load_evaluator,
     path_key,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "RankingCoefficients",
     "SearchResult",
     "StrategyChoice",
+    "as_accuracy",
     "average_ranks",
     "initial_strategies",
     "kendall_paper",

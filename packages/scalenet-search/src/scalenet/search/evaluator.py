@@ -6,6 +6,14 @@ An evaluator is any callable ``(BaseArch, Scaling) -> float`` (the top-1 accurac
 evaluator vs cache hits). Its batch form maps the wrapped evaluator over the distinct misses with
 any ``map`` (the builtin, ``multiprocessing.Pool.map``, a distributed map), so the cache stays in
 the searching process.
+
+What an evaluator may return: a finite real number (``int``, ``float``, a numpy scalar, anything
+``float()`` takes except the cases below). ``None``, strings, bytes and booleans are refused,
+and so are NaN and infinities: NaN compares false with everything, so a NaN accuracy would make
+the argmax of the scaling step and NSGA-II's dominance silently arbitrary. An evaluator that
+cannot score a path must say so with an exception, or return a number on purpose (e.g. chance
+accuracy). The refusal is a ``ValueError`` naming the path and the value, raised where the
+evaluator runs (also inside a worker process, whose pool re-raises it).
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+
 from scalenet.space import BaseArch, Path, Scaling
 
 __all__ = [
@@ -25,6 +35,7 @@ __all__ = [
     "Evaluator",
     "MapFn",
     "PathEvaluatorAdapter",
+    "as_accuracy",
     "load_evaluator",
     "path_key",
 ]
@@ -53,6 +64,29 @@ def path_key(base: BaseArch, scaling: Scaling) -> str:
     return Path(base, scaling).encode()
 
 
+def as_accuracy(value: Any, key: str) -> float:
+    """``value``, an evaluator's answer for the path ``key``, as a finite float.
+
+    Raises:
+        ValueError: For None, a string, bytes, a boolean, anything ``float()`` refuses, NaN and
+            infinities, e.g. ``evaluator returned None (NoneType) for path k3e1/...@d1.0,w1.0,r1.0;
+            expected a finite number (its accuracy)``.
+    """
+    if value is None or isinstance(value, (str, bytes, bool, np.bool_)):
+        number = math.nan
+    else:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+    if not math.isfinite(number):
+        raise ValueError(
+            f"evaluator returned {value!r} ({type(value).__name__}) for path {key}; "
+            "expected a finite number (its accuracy)"
+        )
+    return number
+
+
 @dataclass(frozen=True)
 class _CallOnPath:
     """Picklable ``Path -> float`` adapter of an evaluator (for process pools)."""
@@ -60,7 +94,7 @@ class _CallOnPath:
     evaluator: Evaluator
 
     def __call__(self, path: Path) -> float:
-        return float(self.evaluator(path.base, path.scaling))
+        return as_accuracy(self.evaluator(path.base, path.scaling), path.encode())
 
 
 @dataclass(frozen=True)
@@ -70,8 +104,9 @@ class PathEvaluatorAdapter:
     path_evaluator: Callable[[Path], float]
 
     def __call__(self, base: BaseArch, scaling: Scaling) -> float:
-        """Evaluate ``Path(base, scaling)``."""
-        return float(self.path_evaluator(Path(base, scaling)))
+        """Evaluate ``Path(base, scaling)`` (its answer checked by :func:`as_accuracy`)."""
+        path = Path(base, scaling)
+        return as_accuracy(self.path_evaluator(path), path.encode())
 
 
 def _serial_map(function: Callable[[Path], float], paths: Sequence[Path]) -> Iterator[float]:
@@ -107,7 +142,8 @@ class CachedEvaluator:
             map_fn: ``map``-like callable ``(function, paths) -> accuracies``; serial if None.
 
         Raises:
-            ValueError: If the evaluator returns a value that is not a finite number.
+            ValueError: If the evaluator returns a value that is not a finite number (naming the
+                path and the value; see :func:`as_accuracy`).
         """
         keys = [path.encode() for path in paths]
         misses: dict[str, Path] = {}
@@ -122,12 +158,7 @@ class CachedEvaluator:
             if len(values) != len(misses):
                 raise ValueError(f"map returned {len(values)} values for {len(misses)} paths")
             for key, value in zip(misses, values, strict=True):
-                number = float(value)
-                if not math.isfinite(number):
-                    raise ValueError(
-                        f"evaluator returned {value!r} for {key}: need a finite number"
-                    )
-                self.cache[key] = number
+                self.cache[key] = as_accuracy(value, key)  # a custom map may return anything
             self.calls += len(misses)
         return [self.cache[key] for key in keys]
 
