@@ -4,6 +4,10 @@ Reads, per sampler (`--input NAME=FILE`, repeated), a file of Q evaluated paths,
 `path,flops,accuracy` (CSV with an optional header; or JSON lines with those keys). Writes
 Pearson (eq. 1), Spearman (eq. 2/3) and the paper's Kendall (eqs. 4-6) per sampler as a DVC
 metric, plus a scatter plot of accuracy vs FLOPs per sampler (needs matplotlib).
+
+A coefficient that is undefined for a sampler (a constant accuracy vector, e.g. a super-supernet
+at chance) is written as null, with the reason under the sampler's `notes`; the stage goes on
+and the scatter plot is still drawn.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 from _common import fail, load_params, stage_cost, write_json
 
-from scalenet.search import ranking_coefficients
+from scalenet.search.ranking import COEFFICIENTS, ranking_coefficients
 
 
 def read_rows(file: Path) -> tuple[list[str], list[float], list[float]]:
@@ -100,10 +104,13 @@ def main() -> None:
             fail(f"--input {sampler}: {error}")
         data[sampler] = (flops, accuracy)
         m = metrics[sampler]
-        print(
-            f"rank: {sampler:<8} Q = {m['count']:,}  pearson {m['pearson']:.4f}  "
-            f"spearman {m['spearman']:.4f}  kendall {m['kendall']:.4f}"
+        values = "  ".join(
+            f"{name} {'undefined' if m[name] is None else format(m[name], '.4f')}"
+            for name in COEFFICIENTS
         )
+        print(f"rank: {sampler:<8} Q = {m['count']:,}  {values}")
+        for name, reason in m.get("notes", {}).items():
+            print(f"rank: {sampler:<8} {name} {reason}")
     out = Path(args.out)
     write_json(out / "metrics.json", metrics)
     scatter(data, out / "scatter.png")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -7,6 +9,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from scalenet.search import average_ranks, kendall_paper, pearson, ranking_coefficients, spearman
+from scalenet.search.cli import main
 
 
 def _tie_free(seed: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +68,8 @@ def test_spearman_with_ties() -> None:
 def test_report_and_errors() -> None:
     acc, flops = _tie_free(0, 50)
     report = ranking_coefficients(acc, flops)
-    assert report.count == 50 and 0 < report.kendall <= 1
+    assert report.count == 50 and report.kendall is not None and 0 < report.kendall <= 1
+    assert report.notes == {}
     assert set(report.to_json()) == {"pearson", "spearman", "kendall", "count"}
     with pytest.raises(ValueError, match="same length"):
         pearson([1, 2, 3], [1, 2])
@@ -80,3 +84,41 @@ def test_kendall_scales_to_paper_size() -> None:
     assert kendall_paper(acc, flops) == pytest.approx(
         abs(stats.kendalltau(acc, flops)[0]), abs=1e-12
     )
+
+
+def test_constant_accuracy_leaves_every_coefficient_undefined_with_a_reason() -> None:
+    # a super-supernet at chance: all Q paths get the same (quantized) mini-val top-1
+    report = ranking_coefficients([10.0] * 6, [1e6, 2e6, 3e6, 4e6, 5e6, 6e6])
+    assert (report.pearson, report.spearman, report.kendall, report.count) == (None, None, None, 6)
+    assert kendall_paper([10.0] * 6, range(6)) == 1.0  # what the formula alone would say
+    why = "acc is constant (all 6 values are 10)"
+    assert report.notes == {
+        "pearson": f"undefined: {why}, a zero standard deviation (eq. 1)",
+        "spearman": f"undefined: {why}, so are its ranks (eq. 2)",
+        "kendall": f"undefined: {why}, every pair is a tie; eqs. 4-6 would give 1 from ties alone",
+    }
+    data = json.loads(json.dumps(report.to_json()))
+    assert data["pearson"] is None and data["kendall"] is None and data["count"] == 6
+    assert data["notes"] == report.notes
+    both = ranking_coefficients([0.5, 0.5], [3.0, 3.0])
+    assert both.notes["pearson"].startswith(
+        "undefined: acc is constant (all 2 values are 0.5) and flops is constant "
+        "(all 2 values are 3)"
+    )
+
+
+def test_rank_cli_reports_undefined_coefficients(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "acc.txt").write_text("10\n10\n10\n")
+    (tmp_path / "flops.txt").write_text("1\n2\n3\n")
+    argv = ["rank", "--acc", str(tmp_path / "acc.txt"), "--flops", str(tmp_path / "flops.txt")]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "paths     3"
+    assert lines[1] == (
+        "pearson   undefined: acc is constant (all 3 values are 10), a zero standard deviation "
+        "(eq. 1)"
+    )
+    assert [line.split()[0] for line in lines[1:]] == ["pearson", "spearman", "kendall"]
+    assert main([*argv, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["spearman"] is None and set(data["notes"]) == {"pearson", "spearman", "kendall"}

@@ -290,9 +290,14 @@ def _cmd_rank(args: argparse.Namespace) -> None:
         print(json.dumps(coefficients.to_json(), indent=2, sort_keys=True))
         return
     print(f"paths     {coefficients.count:,}")
-    print(f"pearson   {coefficients.pearson:.4f}  (eq. 1)")
-    print(f"spearman  {coefficients.spearman:.4f}  (eq. 2 on average ranks; = eq. 3 without ties)")
-    print(f"kendall   {coefficients.kendall:.4f}  (eqs. 4-6: ties discordant, absolute value)")
+    for name, what in (
+        ("pearson", "eq. 1"),
+        ("spearman", "eq. 2 on average ranks; = eq. 3 without ties"),
+        ("kendall", "eqs. 4-6: ties discordant, absolute value"),
+    ):
+        value = getattr(coefficients, name)
+        shown = f"{value:.4f}  ({what})" if value is not None else coefficients.notes[name]
+        print(f"{name:<10}{shown}")
 
 
 def _build_parser() -> argparse.ArgumentParser:

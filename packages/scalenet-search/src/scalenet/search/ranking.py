@@ -15,16 +15,25 @@
 
 Pearson and Spearman are returned signed (the paper reports positive values for accuracy rising
 with FLOPs).
+
+Undefined coefficients: when either vector is constant (e.g. every path of a super-supernet at
+chance gets the same mini-val top-1), Pearson and Spearman divide by a zero deviation, and every
+pair is tied, so eqs. 4-6 would give |0 - P| / P = 1 from ties alone (a "perfect" ranking of
+nothing). :func:`ranking_coefficients` then reports the three as None with a reason each in
+``notes``; the single-coefficient functions keep their plain behaviour (:func:`pearson` raises,
+:func:`kendall_paper` returns the formula's value).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "COEFFICIENTS",
     "RankingCoefficients",
     "average_ranks",
     "kendall_paper",
@@ -120,26 +129,71 @@ def kendall_paper(acc: ArrayLike, flops: ArrayLike) -> float:
     return abs(concordant - discordant) / pairs
 
 
+#: The coefficients, in the order reported.
+COEFFICIENTS: tuple[str, ...] = ("pearson", "spearman", "kendall")
+
+
 @dataclass(frozen=True)
 class RankingCoefficients:
-    """The three coefficients of supplementary B for Q paths."""
+    """The three coefficients of supplementary B for Q paths.
 
-    pearson: float
-    spearman: float
-    kendall: float
+    Attributes:
+        pearson: Eq. 1, or None when undefined.
+        spearman: Eq. 2 on average ranks, or None when undefined.
+        kendall: Eqs. 4-6, or None when undefined.
+        count: Q.
+        notes: Why a coefficient is None: coefficient name -> reason (empty when all are defined).
+    """
+
+    pearson: float | None
+    spearman: float | None
+    kendall: float | None
     count: int
+    notes: dict[str, str] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, float | int]:
-        """JSON form (a DVC metric)."""
-        return {
+    def to_json(self) -> dict[str, Any]:
+        """JSON form (a DVC metric): undefined coefficients are null, ``notes`` says why.
+
+        ``notes`` is present only when a coefficient is undefined.
+        """
+        data: dict[str, Any] = {
             "pearson": self.pearson,
             "spearman": self.spearman,
             "kendall": self.kendall,
             "count": self.count,
         }
+        if self.notes:
+            data["notes"] = dict(self.notes)
+        return data
+
+
+def _constant(values: npt.NDArray[np.float64]) -> bool:
+    return bool(np.all(values == values[0]))
 
 
 def ranking_coefficients(acc: ArrayLike, flops: ArrayLike) -> RankingCoefficients:
-    """Pearson (eq. 1), Spearman (eq. 2, tie-aware) and the paper's Kendall (eqs. 4-6)."""
+    """Pearson (eq. 1), Spearman (eq. 2, tie-aware) and the paper's Kendall (eqs. 4-6).
+
+    A constant vector leaves all three undefined: they are None, with the reason in ``notes``
+    (see the module docstring).
+
+    Raises:
+        ValueError: If the lengths differ, there are fewer than 2 values, or a value is not finite.
+    """
     x, y = _vectors(acc, flops)
+    constant = [
+        f"{name} is constant (all {x.size} values are {values[0]:g})"
+        for name, values in (("acc", x), ("flops", y))
+        if _constant(values)
+    ]
+    if constant:
+        why = " and ".join(constant)
+        notes = {
+            "pearson": f"undefined: {why}, a zero standard deviation (eq. 1)",
+            "spearman": f"undefined: {why}, so are its ranks (eq. 2)",
+            "kendall": (
+                f"undefined: {why}, every pair is a tie; eqs. 4-6 would give 1 from ties alone"
+            ),
+        }
+        return RankingCoefficients(None, None, None, int(x.size), notes)
     return RankingCoefficients(pearson(x, y), spearman(x, y), kendall_paper(x, y), int(x.size))
