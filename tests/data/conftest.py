@@ -1,8 +1,15 @@
-"""Fixtures for scalenet.data tests: small generated images and IDX files, real Fashion-MNIST."""
+"""Fixtures for scalenet.data tests: small generated images and IDX files, real Fashion-MNIST.
+
+Tests marked ``ffcv`` need FFCV. Without it they are skipped, with the import error as the
+reason, unless ``SCALENET_REQUIRE_FFCV=1`` (set where FFCV is expected, e.g. the nox ``data``
+session): then they fail, so a broken FFCV install cannot pass as a green run.
+"""
 
 from __future__ import annotations
 
+import functools
 import gzip
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +19,41 @@ import pytest
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 CLASSES = ("n01", "n02", "n03")
+REQUIRE_FFCV_ENV = "SCALENET_REQUIRE_FFCV"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"ffcv: needs FFCV (skipped without it; failed instead when {REQUIRE_FFCV_ENV}=1)",
+    )
+
+
+@functools.cache
+def ffcv_import_error() -> str | None:
+    """Why FFCV cannot be imported (None if it can): the modules the tests use, really imported."""
+    try:
+        import ffcv.loader
+        import ffcv.writer  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken build failing to load its C library
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("ffcv") is None:
+        return
+    error = ffcv_import_error()
+    if error is None:
+        return
+    if os.environ.get(REQUIRE_FFCV_ENV) == "1":
+        pytest.fail(
+            f"{REQUIRE_FFCV_ENV}=1 but ffcv cannot be imported ({error}); "
+            "install it: pip install 'scalenet-data[ffcv]'",
+            pytrace=False,
+        )
+    pytest.skip(f"ffcv cannot be imported ({error}); {REQUIRE_FFCV_ENV}=1 makes this a failure")
 
 
 def make_image_folder(

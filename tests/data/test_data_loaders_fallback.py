@@ -1,4 +1,8 @@
-"""The torchvision fallback loader: same interface, chosen automatically without FFCV."""
+"""The torchvision fallback loader: same interface, chosen automatically without FFCV.
+
+The tests marked ``ffcv`` need FFCV only to write their test ``.beton``. Runs alone; timeouts
+fire in a watchdog thread (also while stuck in native code).
+"""
 
 from __future__ import annotations
 
@@ -14,19 +18,16 @@ from scalenet.data import (
     BatchRandAugment,
     FfcvUnavailableError,
     eval_loader,
-    ffcv_available,
     prepare_dataset,
     resolve_backend,
     train_loader,
 )
 
-pytestmark = [pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.timeout(120, method="thread")]
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not ffcv_available():
-        pytest.skip("writing the test .beton needs ffcv")
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (60, 20, 30, 3), dtype=np.uint8)
     out = tmp_path_factory.mktemp("prepared")
@@ -54,6 +55,7 @@ def test_auto_falls_back_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None
         resolve_backend("tpu")  # type: ignore[arg-type]
 
 
+@pytest.mark.ffcv
 def test_fallback_train_and_eval(prepared: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ffcv", None)
     monkeypatch.setitem(sys.modules, "ffcv.loader", None)
@@ -83,6 +85,7 @@ def test_fallback_train_and_eval(prepared: Path, monkeypatch: pytest.MonkeyPatch
     assert sorted(got.tolist()) == [0, 0, 1, 1, 2, 2]  # minival: 2 per class, none dropped
 
 
+@pytest.mark.ffcv
 def test_fallback_distributed_single_rank(prepared: Path, tmp_path: Path) -> None:
     import torch.distributed as dist
 
@@ -107,7 +110,7 @@ def test_fallback_distributed_single_rank(prepared: Path, tmp_path: Path) -> Non
     assert len(first) == 54 and torch.equal(first, again)
 
 
-@pytest.mark.skipif(not ffcv_available(), reason="ffcv not installed")
+@pytest.mark.ffcv
 def test_fallback_reads_files_without_importing_ffcv(prepared: Path) -> None:
     import subprocess
 
@@ -123,6 +126,7 @@ def test_fallback_reads_files_without_importing_ffcv(prepared: Path) -> None:
     assert out.stdout.strip() == "torchvision (6, 3, 8, 8) [0, 0, 1, 1, 2, 2]"
 
 
+@pytest.mark.ffcv
 def test_jpeg_decoding_without_opencv(prepared: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from scalenet.data import BetonReader
 
