@@ -1,4 +1,8 @@
-"""Writing .beton files with FFCV; reading and checking them without it."""
+"""Writing .beton files with FFCV; reading and checking them without it.
+
+Runs alone (``pytest tests/data/test_data_writer_ffcv.py``); every test has a timeout, in a
+watchdog thread so that it also fires while FFCV's writer is stuck in native code.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +20,9 @@ from scalenet.data import (
     DataError,
     ImageFolderSource,
     Manifest,
-    ffcv_available,
     inspect_beton,
     prepare_idx,
+    verify_beton,
     write_beton,
 )
 from scalenet.data.cli import main as cli_main
@@ -26,8 +30,8 @@ from scalenet.data.cli import main as cli_main
 MakeFolder = Callable[..., Path]
 
 pytestmark = [
-    pytest.mark.skipif(not ffcv_available(), reason="ffcv not installed"),
-    pytest.mark.timeout(120),
+    pytest.mark.ffcv,
+    pytest.mark.timeout(120, method="thread"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
@@ -58,6 +62,28 @@ def test_jpeg_round_trip_and_max_side(tmp_path: Path) -> None:
     assert info.height_range == (10, 10) and info.width_range == (5, 5)
     image = BetonReader(tmp_path / "j.beton").image(0)
     assert image.shape == (10, 5, 3) and abs(int(image.mean()) - 128) <= 2
+
+
+def test_jpeg_quality_trades_size_for_fidelity(tmp_path: Path) -> None:
+    # Smooth gradients plus mild gray noise: what photos look like to a JPEG encoder (no colour
+    # noise, which chroma subsampling would lose at any quality).
+    rng = np.random.default_rng(6)
+    ramp = np.add.outer(np.arange(64), np.arange(64)).astype(np.float64) * 2
+    images = np.stack([ramp + 10 * c for c in range(8)]) + rng.normal(0, 8, (8, 64, 64))
+    pixels = np.repeat(np.clip(images, 0, 255).astype(np.uint8)[..., None], 3, axis=3)
+    source = ArraySource(pixels, np.arange(8) % 2)
+    payload, error = {}, {}
+    for quality in (95, 25):
+        path = tmp_path / f"q{quality}.beton"
+        write_beton(source, path, image_format="jpeg", jpeg_quality=quality, num_workers=1)
+        reader = BetonReader(path)
+        payload[quality] = sum(len(reader.image_bytes(i)) for i in range(len(reader)))
+        error[quality] = np.mean(
+            [np.abs(reader.image(i).astype(int) - source.load(i)).mean() for i in range(8)]
+        )
+    # Seen: 20,260 vs 6,455 bytes of JPEG data; mean absolute error 1.5 vs 6.0 grey levels.
+    assert payload[25] < 0.5 * payload[95], payload
+    assert error[95] < 2.5 and error[25] > 2.5 * error[95], error
 
 
 def test_content_hash_ignores_writer_layout(tmp_path: Path) -> None:
@@ -204,6 +230,84 @@ def test_prepare_idx_is_reproducible(idx_folder: Path, tmp_path: Path) -> None:
         idx_folder, tmp_path / "c", minival_per_class=3, seed=1, image_format="raw", num_workers=1
     )
     assert third.splits["minival"].content_hash != first.splits["minival"].content_hash
+
+
+def test_cli_prepare_idx_gzipped(
+    idx_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sorted(p.name for p in idx_folder.iterdir()) == [
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+    ]
+    names = tmp_path / "names.txt"
+    names.write_text("zero\none\ntwo\n")
+    out = tmp_path / "out"
+    status = cli_main(
+        [
+            "prepare",
+            "--source",
+            str(idx_folder),
+            "--format",
+            "idx",
+            "--out",
+            str(out),
+            "--minival-per-class",
+            "3",
+            "--class-names",
+            str(names),
+            "--raw",
+            "--num-workers",
+            "1",
+        ]
+    )
+    assert status == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{out}/train.beton: 51 images (train)",
+        f"{out}/minival.beton: 9 images (minival)",
+        f"{out}/test.beton: 20 images (test)",
+    ]
+    manifest = Manifest.load(out)
+    assert manifest.classes == ("zero", "one", "two") and manifest.image_format == "raw"
+    assert manifest.source == {"format": "idx", "path": str(idx_folder)}
+    assert manifest.splits["train"].counts_per_class == {"zero": 17, "one": 17, "two": 17}
+    assert manifest.splits["minival"].counts_per_class == {"zero": 3, "one": 3, "two": 3}
+    assert manifest.splits["test"].counts_per_class == {"zero": 7, "one": 7, "two": 6}
+    for split in ("train", "minival", "test"):
+        reader = BetonReader(out / f"{split}.beton")
+        assert reader.content_hash() == manifest.splits[split].content_hash
+        for index in range(len(reader)):
+            image = reader.image(index)  # 12 x 10 grayscale, stored as 3 equal channels
+            assert image.shape == (12, 10, 3)
+            assert (image == image[:, :, :1]).all()
+            assert image[0, 0, 0] == 100 * reader.labels[index]  # the fixture's label pixel
+
+
+def test_inspect_verify_finds_damage_that_decoding_cannot(
+    idx_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    manifest = prepare_idx(idx_folder, out, minival_per_class=3, image_format="raw", num_workers=1)
+    path = out / "minival.beton"
+    assert cli_main(["inspect", "--decode", "--verify", str(path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["decoded"] == 9
+    assert report["content_hash"] == manifest.splits["minival"].content_hash
+    # Change pixels of image 4: structure and decoding are fine, the content hash is not.
+    data = bytearray(path.read_bytes())
+    start = data.index(BetonReader(path).image_bytes(4).tobytes())
+    data[start + 50 : start + 60] = bytes(b ^ 0xFF for b in data[start + 50 : start + 60])
+    path.write_bytes(bytes(data))
+    assert cli_main(["inspect", "--decode", str(path)]) == 0
+    assert cli_main(["inspect", "--verify", str(path)]) == 1
+    assert f"{path}: content hash sha256:" in capsys.readouterr().err
+    with pytest.raises(BetonError, match=r"minival\.beton: content hash .* the file changed"):
+        verify_beton(path)
+    assert verify_beton(out / "test.beton") == manifest.splits["test"]
+    (out / "manifest.json").unlink()
+    with pytest.raises(DataError, match=r"manifest\.json: manifest not found"):
+        verify_beton(out / "test.beton")
 
 
 def test_prepare_real_fashion_mnist(fashion_dir: Path, tmp_path: Path) -> None:

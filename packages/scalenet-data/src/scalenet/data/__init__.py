@@ -7,6 +7,7 @@ torchvision fallback loader, chosen automatically with a warning.
 from scalenet.data.beton import BetonInfo, BetonReader, inspect_beton
 from scalenet.data.errors import BetonError, DataError, FfcvUnavailableError
 from scalenet.data.loaders import (
+    DECODE_CHECK_SAMPLES,
     DEFAULT_CROP_RATIO,
     ImageLoader,
     LoaderSpec,
@@ -42,11 +43,13 @@ from scalenet.data.writer import (
     prepare_dataset,
     prepare_idx,
     prepare_imagefolder,
+    verify_beton,
     write_beton,
 )
 
 __all__ = [
     "BUILTIN_CLASS_LISTS",
+    "DECODE_CHECK_SAMPLES",
     "DEFAULT_CROP_RATIO",
     "DEFAULT_MINIVAL_PER_CLASS",
     "FASHION_MNIST_CLASSES",
@@ -82,6 +85,7 @@ __all__ = [
     "resize_batch",
     "resolve_backend",
     "train_loader",
+    "verify_beton",
     "write_beton",
 ]
 

@@ -4,7 +4,7 @@ Examples::
 
     scalenet-data prepare --source /data/imagenet --format imagefolder --out data/imagenet
     scalenet-data prepare --source /usr/share/datasets/fashion-mnist --format idx --out data/fm
-    scalenet-data inspect data/fm/train.beton
+    scalenet-data inspect data/fm/train.beton --decode --verify
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from scalenet.data.beton import inspect_beton
 from scalenet.data.errors import DataError, FfcvUnavailableError
 from scalenet.data.sources import read_class_list
 from scalenet.data.splits import DEFAULT_MINIVAL_PER_CLASS
-from scalenet.data.writer import prepare_idx, prepare_imagefolder
+from scalenet.data.writer import prepare_idx, prepare_imagefolder, verify_beton
 
 __all__ = ["build_parser", "main"]
 
@@ -68,9 +68,29 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--seed", type=int, default=0, help="seed of the minival split")
     prepare.add_argument("--num-workers", type=int, default=None, help="writer processes")
 
-    inspect = commands.add_parser("inspect", help="check a .beton file and print a summary")
+    inspect = commands.add_parser(
+        "inspect",
+        help="check a .beton file and print a summary",
+        description=(
+            "Checks the file's structure (header, metadata, allocation table, every image "
+            "pointer), not the images. JPEG data that does not decode is found by --decode "
+            "(loaders decode only a few images when they open a file, and FFCV hands such an "
+            "image out as garbage); JPEG data that still decodes to a wrong image, and damaged "
+            "raw pixels, only by --verify."
+        ),
+    )
     inspect.add_argument("file", help="a .beton file")
-    inspect.add_argument("--decode", action="store_true", help="also decode every image")
+    inspect.add_argument(
+        "--decode",
+        action="store_true",
+        help="also decode every image (finds JPEG data that does not decode)",
+    )
+    inspect.add_argument(
+        "--verify",
+        action="store_true",
+        help="also compare the content hash with the manifest.json next to the file (finds "
+        "any change; reads the whole file)",
+    )
     return parser
 
 
@@ -102,8 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "prepare":
             _prepare(args)
         else:
-            info = inspect_beton(args.file, decode=args.decode)
-            print(json.dumps(info.to_json(), indent=2))
+            info = inspect_beton(args.file, decode=args.decode).to_json()
+            if args.verify:
+                info["content_hash"] = verify_beton(args.file).content_hash
+            print(json.dumps(info, indent=2))
     except (DataError, FfcvUnavailableError) as exc:
         print(f"scalenet-data: error: {exc}", file=sys.stderr)
         return 1

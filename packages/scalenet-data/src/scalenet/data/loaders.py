@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from scalenet.data.beton import BetonReader
-from scalenet.data.errors import DataError, FfcvUnavailableError
+from scalenet.data.errors import BetonError, DataError, FfcvUnavailableError
 from scalenet.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -30,6 +30,7 @@ from scalenet.data.transforms import (
 
 __all__ = [
     "BACKEND_ENV",
+    "DECODE_CHECK_SAMPLES",
     "DEFAULT_CROP_RATIO",
     "Backend",
     "ImageLoader",
@@ -44,6 +45,9 @@ Backend = Literal["auto", "ffcv", "torchvision"]
 BACKEND_ENV = "SCALENET_DATA_BACKEND"
 # Eval crops the centre 224/256 of the shorter side, then resizes (the ImageNet convention).
 DEFAULT_CROP_RATIO = 224 / 256
+# Images decoded when a loader opens a file (a few milliseconds): FFCV's decoder ignores JPEG
+# errors and would silently hand out garbage, so a file damaged throughout must fail up front.
+DECODE_CHECK_SAMPLES = 8
 
 
 def resolve_backend(backend: Backend = "auto") -> Literal["ffcv", "torchvision"]:
@@ -124,6 +128,26 @@ def _check_distributed(distributed: bool) -> None:
         )
 
 
+def _decode_check(reader: BetonReader, indices: Sequence[int] | None) -> None:
+    """Decode :data:`DECODE_CHECK_SAMPLES` evenly spaced images (first and last included).
+
+    Raises:
+        BetonError: One of them does not decode (the message names the file and the sample).
+    """
+    pool = np.arange(len(reader)) if indices is None else np.asarray(indices, dtype=np.int64)
+    if len(pool) == 0:
+        return
+    positions = np.unique(np.linspace(0, len(pool) - 1, DECODE_CHECK_SAMPLES).round())
+    for index in pool[positions.astype(np.int64)]:
+        try:
+            reader.image(int(index))
+        except BetonError as exc:
+            raise BetonError(
+                f"{exc} (found by the loader's check of {DECODE_CHECK_SAMPLES} images; "
+                f"`scalenet-data inspect --decode {reader.path}` checks every image)"
+            ) from exc
+
+
 class _BetonDataset(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
     """Map-style dataset over a ``.beton`` for the torchvision fallback."""
 
@@ -170,6 +194,17 @@ class ImageLoader:
     As with FFCV itself, the image tensor of a batch may be reused by the FFCV backend a few
     batches later: use it in the step that receives it, or ``clone()`` it. Labels are copies.
 
+    Opening a file checks its structure and decodes :data:`DECODE_CHECK_SAMPLES` evenly spaced
+    images; damage elsewhere in a JPEG file is not detected by the FFCV backend (see
+    docs/data.md, "Integrity").
+
+    With ``distributed=True`` each of the ``W`` ranks reads ``ceil(N / W)`` samples per epoch,
+    as ``DistributedSampler(drop_last=False)`` deals them (the same on both backends): the
+    epoch's order (file order for eval) is padded with its first ``W * ceil(N / W) - N``
+    samples, and rank ``r`` takes positions ``r, r + W, ...``. So the ranks' shards are
+    disjoint except for that padding and together cover the file; ``drop_last`` then drops
+    each rank's last partial batch.
+
     Attributes:
         backend: ``"ffcv"`` or ``"torchvision"``.
         spec: The output definition.
@@ -200,6 +235,7 @@ class ImageLoader:
         _check_distributed(distributed)
         # Structural check first: a truncated file gets one clear error naming it.
         reader = BetonReader(path)
+        _decode_check(reader, indices)
         self.path = Path(path)
         self.spec = spec
         self.batch_size = batch_size
@@ -280,9 +316,11 @@ class ImageLoader:
             dataset = torch.utils.data.Subset(dataset, list(indices))
         sampler: torch.utils.data.Sampler[int]
         if self.distributed:
+            # Padded, never truncated, as FFCV's distributed traversal orders do: both backends
+            # then give every rank the same samples (``drop_last`` only drops partial batches).
             distributed: torch.utils.data.DistributedSampler[Any] = (
                 torch.utils.data.DistributedSampler(
-                    dataset, shuffle=self.spec.train, seed=self.seed, drop_last=self.drop_last
+                    dataset, shuffle=self.spec.train, seed=self.seed, drop_last=False
                 )
             )
             self._sampler = distributed

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scalenet.data.beton import BetonReader
-from scalenet.data.errors import DataError, FfcvUnavailableError
+from scalenet.data.errors import BetonError, DataError, FfcvUnavailableError
 from scalenet.data.sources import (
     ArraySource,
     ImageFolderSource,
@@ -42,6 +42,7 @@ __all__ = [
     "prepare_dataset",
     "prepare_idx",
     "prepare_imagefolder",
+    "verify_beton",
     "write_beton",
 ]
 
@@ -154,6 +155,36 @@ class Manifest:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write atomically as indented JSON."""
         atomic_write_text(path, json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n")
+
+
+def verify_beton(path: str | os.PathLike[str]) -> SplitRecord:
+    """Check that a ``.beton`` still holds what was written: its content hash vs the manifest.
+
+    Reads the whole file (about as fast as the disk): the only check that finds every change,
+    including damaged JPEG data that still decodes and damaged raw pixels.
+
+    Args:
+        path: A ``.beton`` file in a folder written by :func:`prepare_dataset`.
+
+    Returns:
+        The file's record in the ``manifest.json`` next to it.
+
+    Raises:
+        DataError: No manifest there, or it does not list the file.
+        BetonError: Truncated or corrupted, or its content differs from the manifest's hash.
+    """
+    file = Path(path)
+    manifest = Manifest.load(file.parent)
+    records = [record for record in manifest.splits.values() if record.file == file.name]
+    if not records:
+        raise DataError(f"{file}: not listed in {file.parent / MANIFEST_NAME}")
+    actual = BetonReader(file).content_hash()
+    if actual != records[0].content_hash:
+        raise BetonError(
+            f"{file}: content hash {actual} differs from {records[0].content_hash} in "
+            f"{file.parent / MANIFEST_NAME}: the file changed after it was written"
+        )
+    return records[0]
 
 
 class _WriterDataset:
