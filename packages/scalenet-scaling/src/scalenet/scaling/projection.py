@@ -10,6 +10,9 @@ what the fit says about the *shape* of scaling and corrects the *size*:
 * ``rw`` (default): as ``r``; then, if the nearest side still misses f_j by more than
   ``rtol`` (1 %), nudge w by bisection from the sides just below and just above f_j (channels
   round up one by one, so FLOPs(w) has much finer steps than FLOPs(r)); keep the closer result.
+  When that still misses (on small spaces every channel count moves at once near some widths),
+  the sides one, two, ... pixels further out (up to 16) are nudged too, and the first window
+  holding a result within ``rtol`` gives the nearest result.
 * ``all``: multiply d, w and r by one common factor s, bisected on the same analytic FLOPs.
 * ``none``: no projection (FLOPs reported only).
 
@@ -67,6 +70,7 @@ PROJECT_DECIMALS = 4
 
 _MAX_SIDE = 1 << 16
 _BISECT_STEPS = 100
+_MAX_SIDE_OFFSET = 16  # rw: sides tried beyond the bracketing pair when nudging w falls short
 
 
 @dataclass(frozen=True)
@@ -290,23 +294,27 @@ def _project_resolution(
     best = min(candidates, key=lambda s: abs(count(space, Path(base, s)).flops - target))
     if not nudge_width or abs(count(space, Path(base, best)).flops - target) <= rtol * target:
         return best
-    for side in (low, high):
-        if side <= 0:
-            continue
 
-        def flops_of_factor(factor: float, side: int = side) -> int:
+    def error(candidate: Scaling) -> int:
+        return abs(count(space, Path(base, candidate)).flops - target)
+
+    def nudged_at(side: int) -> Scaling:
+        def flops_of_factor(factor: float) -> int:
             return count(space, Path(base, at_side(side, _rounded(scaling.width * factor)))).flops
 
         factor = solve_monotone(flops_of_factor, target, 1.0)
-        nudged = at_side(side, _rounded(scaling.width * factor))
-        candidates.append(_short_width(space, base, nudged))
-    return min(
-        candidates,
-        key=lambda s: (
-            abs(count(space, Path(base, s)).flops - target),
-            abs(s.width - scaling.width),
-        ),
-    )
+        return _short_width(space, base, at_side(side, _rounded(scaling.width * factor)))
+
+    # Nudge w at the two bracketing sides first; where the channel steps near the fitted width
+    # are too coarse (small spaces: every channel count moves at once), widen the window one side
+    # at a time in both directions and stop at the first window holding a result within rtol.
+    for offset in range(_MAX_SIDE_OFFSET + 1):
+        for side in sorted({low - offset, high + offset}):
+            if side > 0:
+                candidates.append(nudged_at(side))
+        if min(error(c) for c in candidates) <= rtol * target:
+            break
+    return min(candidates, key=lambda s: (error(s), abs(s.width - scaling.width)))
 
 
 def _rounded(value: float) -> float:
