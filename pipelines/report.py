@@ -662,7 +662,12 @@ def section_rank(ctx: Context) -> list[str]:
         name for name in samplers if name not in SAMPLERS
     )
     keys = sorted(
-        {key for name in names for key in mapping(samplers[name], name) if key != "count"},
+        {
+            key
+            for name in names
+            for key in mapping(samplers[name], name)
+            if key not in ("count", "notes")
+        },
         key=lambda key: (
             list(COEFFICIENT_NAMES).index(key) if key in COEFFICIENT_NAMES else 99,
             key,
@@ -684,11 +689,21 @@ def section_rank(ctx: Context) -> list[str]:
             "l" + "r" * len(names),
         ),
     ]
+    # The rank stage writes an undefined coefficient (a constant accuracy vector) as null, with
+    # the reason in the sampler's notes; "–" in the table.
+    for name in names:
+        notes = mapping(samplers[name].get("notes", {}), f"{name} notes")
+        for key, reason in sorted(notes.items()):
+            label = COEFFICIENT_NAMES.get(key, key)
+            lines += ["", f"{SAMPLER_NAMES.get(name, name)}: {label} undefined ({reason})."]
     if "hss" in samplers and "uniform" in samplers:
         hss, uniform = samplers["hss"], samplers["uniform"]
-        key = "kendall" if "kendall" in hss and "kendall" in uniform else keys[0]
+        both = [k for k in keys if hss.get(k) is not None and uniform.get(k) is not None]
+        if not both:
+            return [*lines, "", "No coefficient is defined for both samplers: no comparison."]
+        key = "kendall" if "kendall" in both else both[0]
         label = COEFFICIENT_NAMES.get(key, key)
-        agree = sum(number(hss[k]) > number(uniform[k]) for k in keys if k in hss and k in uniform)
+        agree = sum(number(hss[k]) > number(uniform[k]) for k in both)
         verdict = compare(
             number(hss[key]), number(uniform[key]), ("HSS", "uniform"), coef, higher="higher"
         )
@@ -696,7 +711,7 @@ def section_rank(ctx: Context) -> list[str]:
             "",
             f"HSS ranks the paths with {label} {coef(hss[key])} vs {coef(uniform[key])} for "
             f"uniform ({verdict}); HSS has the higher value on {agree} of "
-            f"{sum(1 for k in keys if k in hss and k in uniform)} coefficients.",
+            f"{len(both)} coefficients.",
         ]
     return lines
 

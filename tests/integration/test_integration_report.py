@@ -508,6 +508,43 @@ def test_missing_inputs_give_one_line_each_and_drop_stale_figures(tmp_path):
     assert (tmp_path / "docs/report/sampling.png").is_file()
 
 
+def test_undefined_coefficients_are_dashes_with_their_reason(tmp_path):
+    # the rank stage writes null (and a note) when a super-supernet gives every path one accuracy
+    build_tree(tmp_path)
+    reason = "the accuracy vector is constant (every path scored the same)"
+    _write(
+        tmp_path / "outputs/rank/metrics.json",
+        {
+            "hss": {"count": 60, "kendall": 0.4123, "pearson": 0.5, "spearman": 0.55},
+            "uniform": {
+                "count": 60,
+                "kendall": None,
+                "pearson": None,
+                "spearman": None,
+                "notes": {"kendall": reason, "pearson": reason, "spearman": reason},
+            },
+        },
+    )
+    result = run_report(tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "docs/report.md").read_text(encoding="utf-8")
+    assert "| Kendall τ | 0.412 | – |" in text
+    assert f"uniform: Kendall τ undefined ({reason})." in text
+    assert "No coefficient is defined for both samplers: no comparison." in text
+    _write(
+        tmp_path / "outputs/rank/metrics.json",
+        {
+            "hss": {"count": 60, "kendall": 0.4123, "pearson": None, "spearman": 0.55,
+                    "notes": {"pearson": "constant FLOPs"}},
+            "uniform": {"count": 60, "kendall": 0.3831, "pearson": 0.479, "spearman": 0.578},
+        },
+    )  # fmt: skip
+    assert run_report(tmp_path).returncode == 0
+    text = (tmp_path / "docs/report.md").read_text(encoding="utf-8")
+    assert "Kendall τ 0.412 vs 0.383 for uniform (HSS higher by 0.029)" in text
+    assert "HSS has the higher value on 1 of 2 coefficients" in text
+
+
 def test_empty_outputs_still_give_a_report(tmp_path):
     shutil.copy2(ROOT / "params.yaml", tmp_path / "params.yaml")
     (tmp_path / "outputs").mkdir()
