@@ -73,31 +73,41 @@ def count_batch(space: SearchSpace, batch: PathBatch) -> BatchCost:
     spatial = conv_out_size(resolution, space.stem_stride)
     flops, params = conv_bn_cost(space.in_chs, stem_chs, 3, spatial)
 
-    in_chs = stem_chs
+    # Per-path running values, updated in place (int64 arrays of [B]).
+    flops = np.broadcast_to(np.asarray(flops, dtype=np.int64), (size,)).copy()
+    params = np.broadcast_to(np.asarray(params, dtype=np.int64), (size,)).copy()
+    spatial = np.broadcast_to(np.asarray(spatial, dtype=np.int64), (size,)).copy()
+    in_chs = np.asarray(stem_chs, dtype=np.int64).copy()
     for col, choices in enumerate(space.stages):
         base_depth = batch.depths[:, col]
         depth = scale_ceil(base_depth, batch.depth)  # eq. 14
         out_chs = scale_ceil(batch.out_chs[:, col], batch.width)  # eq. 15
         for slot in range(int(depth.max(initial=0))):
-            active = slot < depth
+            # Only the paths with more than `slot` blocks in this stage have the slot: compute it
+            # for those rows alone (deep slots are active for few paths).
+            every = slot < int(depth.min(initial=0))
+            active: slice | npt.NDArray[np.intp] = (
+                slice(None) if every else np.flatnonzero(slot < depth)
+            )
+            picked = rows if every else active  # row indices for the block-choice gathers
             # Extra blocks beyond the base depth copy the stage's last block.
-            source = np.minimum(slot, base_depth - 1)
+            source = np.minimum(slot, base_depth[active] - 1)
             stride = choices.stride if slot == 0 else 1
-            out_size = conv_out_size(spatial, stride)
+            out_size = conv_out_size(spatial[active], stride)
             block_flops, block_params = mbconv_cost(
-                in_chs,
-                out_chs,
-                batch.expands[rows, col, source],
-                batch.kernels[rows, col, source],
-                batch.se[rows, col, source],
-                spatial,
+                in_chs[active],
+                out_chs[active],
+                batch.expands[picked, col, source],
+                batch.kernels[picked, col, source],
+                batch.se[picked, col, source],
+                spatial[active],
                 out_size,
                 space.se_ratio,
             )
-            flops = flops + np.where(active, block_flops, 0)
-            params = params + np.where(active, block_params, 0)
-            in_chs = np.where(active, out_chs, in_chs)
-            spatial = np.where(active, out_size, spatial)
+            flops[active] += block_flops
+            params[active] += block_params
+            in_chs[active] = out_chs[active]
+            spatial[active] = out_size
 
     head_flops, head_params = conv_bn_cost(in_chs, space.head_chs, 1, spatial)
     fc_flops, fc_params = classifier_cost(space.head_chs, space.num_classes)
