@@ -158,7 +158,11 @@ class SearchSpace:
                 f"arch has {len(arch.stages)} stages, space {self.name!r} has {self.num_stages}"
             ]
         found = []
-        check_channels = not _is_preset(arch)
+        # Preset-ness costs an encode: only ask when some stage overrides the space's channels.
+        check_channels = any(
+            stage.out_chs not in (None, choices.out_chs)
+            for stage, choices in zip(arch.stages, self.stages, strict=True)
+        ) and not _is_preset(arch)
         for index, (stage, choices) in enumerate(zip(arch.stages, self.stages, strict=True), 1):
             if check_channels and stage.out_chs not in (None, choices.out_chs):
                 found.append(f"stage {index}: out_chs {stage.out_chs} not in {{{choices.out_chs}}}")
