@@ -25,7 +25,7 @@ from scalenet.data import BetonReader, DataError
 from scalenet.supernet import CheckpointError, SupernetEvaluator, SuperSupernet
 from scalenet.supernet.cli import load_checkpoint_supernet
 from scalenet.supernet.data import ImageSet, ShuffledBatches, fixed_batches
-from scalenet.supernet.engine import DistContext, LoopResult, init_distributed
+from scalenet.supernet.engine import DistContext, LoopResult, MetricsWriter, init_distributed
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 #: FFCV worker processes per training process.
@@ -67,11 +67,9 @@ def held_out_split(folder: str) -> str:
 
 def _last_logged_loss(out: Path) -> float | None:
     """The loss of the last readable record in ``out/metrics.jsonl`` (None when there is none)."""
-    file = out / "metrics.jsonl"
-    lines = file.read_text(encoding="utf-8").splitlines() if file.is_file() else []
-    for line in reversed(lines):
+    for _line, record in reversed(MetricsWriter(out / "metrics.jsonl").records()):
         try:
-            return float(json.loads(line)["loss"])
+            return float(record["loss"])
         except (ValueError, KeyError, TypeError):
             continue
     return None

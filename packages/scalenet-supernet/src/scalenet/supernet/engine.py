@@ -10,8 +10,8 @@ the retraining trainer (:mod:`scalenet.supernet.retrain`) compose these pieces:
 * :func:`check_finite` and :class:`NonFiniteError`: the loss / gradient-norm guard;
 * :class:`Checkpointer` and :class:`CheckpointError`: atomic checkpoints with every state needed
   for an exact resume (RNG states included, :func:`capture_rng` / :func:`restore_rng`);
-* :class:`MetricsWriter`: metrics as JSON lines (one object per line, DVC plots), truncated to the
-  resumed iteration so a restart never duplicates lines;
+* :class:`MetricsWriter`: metrics as JSON lines (one object per line), truncated to the resumed
+  iteration so a restart never duplicates lines, and copied to a CSV table for DVC plots;
 * :class:`Throughput` and :func:`progress`: images/s and a tqdm bar on rank 0;
 * :class:`TrainingLoop` (with :class:`LoopConfig`, :class:`LoopResult`, :class:`ResumableBatches`
   and :func:`endless`): the resumable loop both trainers run. It owns the iteration counter, the
