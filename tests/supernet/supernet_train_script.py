@@ -1,6 +1,6 @@
 """Subprocess entry of the resume and DDP tests: train a tiny super-supernet into OUT.
 
-Usage: python supernet_train_script.py OUT ITERATIONS CHECKPOINT_EVERY [WIDTH_MODE]
+Usage: python supernet_train_script.py OUT ITERATIONS CHECKPOINT_EVERY [WIDTH_MODE [SYNC]]
 (under torchrun it trains with DDP on gloo; every rank writes rank<r>.pt with its final weights and
 paths<r>.json with the path string of each of its steps)
 """
@@ -37,6 +37,7 @@ class RecordingSampler:
 def main() -> None:
     out, iterations, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     width_mode = sys.argv[4] if len(sys.argv) > 4 else "bcnet"
+    gradient_sync = sys.argv[5] if len(sys.argv) > 5 else "auto"
     torch.set_num_threads(1)
     context = init_distributed("cpu")
     space = dataclasses.replace(load_space("fmnist"), resolution=16)
@@ -46,7 +47,7 @@ def main() -> None:
     batches = ShuffledBatches(data, 8, seed=1, rank=context.rank, world_size=context.world_size)
     config = TrainConfig(
         iterations=iterations, lr=0.05, warmup=2, checkpoint_every=every, log_every=1,
-        seed=3, progress=False,
+        seed=3, progress=False, gradient_sync=gradient_sync,
     )  # fmt: skip
     sampler = RecordingSampler(StageSampler(space, max_stage=1))
     trainer = SupernetTrainer(supernet, sampler, batches, config, out, context)

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path as FilePath
 
+import pytest
 import torch
+
+from scalenet.supernet.runtime import launch_local
 
 HERE = FilePath(__file__).parent
 
@@ -16,11 +19,13 @@ def records_of(out: FilePath) -> list[dict[str, object]]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_torchrun_two_cpu_processes_stay_in_sync(tmp_path: FilePath) -> None:
+@pytest.mark.parametrize("sync", ["allreduce", "ddp"])
+def test_torchrun_two_cpu_processes_stay_in_sync(tmp_path: FilePath, sync: str) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
         "--standalone", str(HERE / "supernet_train_script.py"), str(tmp_path), "6", "3",
+        "bcnet", sync,
     ]  # fmt: skip
     # A session of its own, so a timeout kills torchrun's workers too (no orphans left behind).
     process = subprocess.Popen(
@@ -55,3 +60,43 @@ def test_torchrun_two_cpu_processes_stay_in_sync(tmp_path: FilePath) -> None:
     # both ranks trained on disjoint halves: the global throughput counts 2 x 8 images per step
     data = json.loads(initial["data"])
     assert data == {"epoch": 0, "position": 6}
+
+
+def test_allreduce_and_ddp_train_the_same_weights(tmp_path: FilePath) -> None:
+    """The flat all-reduce of the path's gradients (the CPU default) averages what DDP averages."""
+    weights = {}
+    for sync in ("allreduce", "ddp"):
+        out = tmp_path / sync
+        out.mkdir()
+        script = str(HERE / "supernet_train_script.py")
+        assert launch_local(2, script, [str(out), "5", "0", "bcnet", sync]) == 0
+        weights[sync] = torch.load(out / "rank0.pt", weights_only=True)
+    parameters = [key for key in weights["ddp"] if "running_" not in key]
+    assert len(parameters) > 100
+    for key in parameters:
+        assert torch.allclose(weights["allreduce"][key], weights["ddp"][key], atol=1e-6), key
+
+
+MISMATCH_SCRIPT = """
+import sys, torch
+from scalenet.supernet.engine import allreduce_gradients, init_distributed
+torch.set_num_threads(1)
+context = init_distributed("cpu")
+parameter = torch.nn.Parameter(torch.zeros(3 + context.rank))  # rank 1 has one more gradient
+parameter.grad = torch.ones_like(parameter)
+try:
+    allreduce_gradients([parameter], context)
+except RuntimeError as error:
+    open(f"{sys.argv[1]}/rank{context.rank}.txt", "w").write(str(error))
+"""
+
+
+def test_allreduce_refuses_ranks_on_different_paths(tmp_path: FilePath) -> None:
+    script = tmp_path / "mismatch.py"
+    script.write_text(MISMATCH_SCRIPT)
+    assert launch_local(2, str(script), [str(tmp_path)]) == 0
+    for rank in (0, 1):
+        message = (tmp_path / f"rank{rank}.txt").read_text()
+        assert message == (
+            "ranks hold gradients of different sizes (3..4): they trained different paths"
+        )

@@ -103,3 +103,17 @@ def test_training_touches_only_active_weights(tiny_space: SearchSpace) -> None:
     assert grad[:mid, :, 2:5, 2:5].abs().sum() > 0
     norms = [m for m in net.modules() if isinstance(m, DynamicBatchNorm2d)]
     assert norms
+
+
+def test_channels_last_model_gives_the_same_logits(tiny_space: SearchSpace) -> None:
+    torch.manual_seed(0)
+    net = SuperSupernet(tiny_space).eval()
+    path = random_paths(tiny_space, 1, seed=4)[0]
+    images = torch.randn(4, 3, 16, 16)
+    net.set_active(path, "right")
+    expected = net(images)
+    net.to(memory_format=torch.channels_last)
+    assert torch.allclose(net(images), expected, rtol=1e-4, atol=1e-5)  # NCHW batch, CL model
+    assert torch.allclose(
+        net(images.contiguous(memory_format=torch.channels_last)), expected, rtol=1e-4, atol=1e-5
+    )

@@ -305,6 +305,10 @@ class SuperSupernet(nn.Module):
         if active is None:
             raise RuntimeError("SuperSupernet: call set_active(path) before forward")
         x = resize_to(images, active.resolution)
+        if self.stem_conv.weight.is_contiguous(memory_format=torch.channels_last):
+            # A channels-last model (the trainers' default) gets channels-last batches: oneDNN
+            # would otherwise reorder every activation (docs/running.md, "CPU performance").
+            x = x.contiguous(memory_format=torch.channels_last)
         if active.side == "both":
             return 0.5 * (
                 self._forward_side(x, active, "left") + self._forward_side(x, active, "right")

@@ -150,6 +150,8 @@ class RetrainConfig:
         randaugment_ops: RandAugment ``num_ops``.
         randaugment_magnitude: RandAugment ``magnitude`` (0..30).
         amp: ``auto`` (bf16 on GPU), ``bf16`` or ``off``.
+        channels_last: Channels-last memory format for the network and the batches (``None``:
+            yes, on every device; ``False``: NCHW).
         max_grad_norm: Gradient clipping norm (None: none; the norm is still checked).
         checkpoint_every: Iterations between checkpoints (0: only at the end).
         log_every: Iterations between metric records.
@@ -176,6 +178,7 @@ class RetrainConfig:
     randaugment_ops: int = 2
     randaugment_magnitude: int = 9
     amp: str = "auto"
+    channels_last: bool | None = None
     max_grad_norm: float | None = None
     checkpoint_every: int = 200
     log_every: int = 10
@@ -283,6 +286,9 @@ class Retrainer:
         device = self.context.device
         self.amp = config.amp == "bf16" or (config.amp == "auto" and device.type == "cuda")
         self.net.to(device)
+        self.channels_last = config.channels_last is not False
+        if self.channels_last:
+            self.net.to(memory_format=torch.channels_last)
         self.model: nn.Module = self.net
         if self.context.distributed:
             self.model = DistributedDataParallel(
@@ -382,6 +388,8 @@ class Retrainer:
             images = self.augment(images)
         images = images.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         autocast = torch.autocast(device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
         with autocast:
             loss = self.criterion(self.model(images).float(), labels)
