@@ -76,3 +76,26 @@ def test_bad_side_and_arguments(setup: tuple) -> None:
         SupernetEvaluator(net, train, val)(
             Path(net.space.smallest_arch()), Path(net.space.smallest_arch()).scaling
         )
+
+
+def test_accuracy_does_not_depend_on_what_was_evaluated_before(tiny_space: SearchSpace) -> None:
+    """A shuffled, advancing stream recalibrates every path on its first batches all the same."""
+    from scalenet.supernet.data import ShuffledBatches
+
+    net = SuperSupernet(tiny_space)
+    randomize(net, seed=3)
+    val = fixed_batches(synthetic_images(40, side=16, seed=2), 16)
+
+    def evaluator() -> SupernetEvaluator:
+        stream = ShuffledBatches(synthetic_images(64, side=16, seed=1), 8, seed=5)
+        return SupernetEvaluator(net, stream, val, recalib_batches=2)
+
+    paths = random_paths(tiny_space, 11, seed=12)
+    first = evaluator()
+    alone = first.evaluate(paths[0])
+    for other in paths[1:]:
+        first.evaluate(other)
+    assert first.evaluate(paths[0]) == alone  # after 10 other paths
+    later = evaluator()
+    assert [later.evaluate(path) for path in reversed(paths)][::-1][0] == alone  # other order
+    assert len(first.train_batches) == 2

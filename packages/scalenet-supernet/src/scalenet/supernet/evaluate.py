@@ -5,6 +5,12 @@ first re-estimates them for the path (cumulative average over a few training bat
 the path's resolution by the supernet), then measures top-1 accuracy. The supernet's own
 statistics are restored afterwards: evaluating never changes the supernet.
 
+Every path is recalibrated on the *same* images: :class:`SupernetEvaluator` takes the first
+``recalib_batches`` batches of what it is given once, when it is built, and reuses them (on the
+CPU) for every path. A path's accuracy is then a pure function of (weights, path, mini-val),
+whatever was evaluated before it; a stream that advances (a shuffled loader) would recalibrate
+each path on other images and make the accuracy depend on the evaluation order.
+
 :class:`SupernetEvaluator` is the evaluator scalenet-search expects: it accepts ``evaluator(path)``
 and ``evaluator(base, scaling)``, and caches results by path string.
 """
@@ -87,8 +93,9 @@ class SupernetEvaluator:
 
     Args:
         supernet: The trained super-supernet.
-        train_batches: Re-iterable training batches for recalibration (or an ``(images, labels)``
-            tensor pair, cut with ``batch_size``); the first ``recalib_batches`` are used.
+        train_batches: Training batches for recalibration (or an ``(images, labels)`` tensor
+            pair, cut with ``batch_size``); the first ``recalib_batches`` are taken once, kept on
+            the CPU, and recalibrate every path.
         val_batches: Mini-val batches (or a tensor pair).
         recalib_batches: Number of recalibration batches.
         batch_size: Batch size when tensor pairs are given.
@@ -114,7 +121,7 @@ class SupernetEvaluator:
         if recalib_batches < 0:
             raise ValueError(f"recalib_batches must be >= 0, got {recalib_batches}")
         self.supernet = supernet
-        self.train_batches = _as_batches(train_batches, batch_size)
+        self.train_batches = _fixed_prefix(_as_batches(train_batches, batch_size), recalib_batches)
         self.val_batches = _as_batches(val_batches, batch_size)
         self.recalib_batches = recalib_batches
         self.side = supernet.eval_side if side is None else side
@@ -173,6 +180,18 @@ class SupernetEvaluator:
             "cached": len(self.cache),
             "hits": self.calls - len(self.cache),
         }
+
+
+def _fixed_prefix(batches: Batches, count: int) -> list[tuple[Tensor, Tensor]]:
+    """The first ``count`` batches of ``batches``, taken now and kept on the CPU."""
+    prefix: list[tuple[Tensor, Tensor]] = []
+    if count == 0:
+        return prefix
+    for images, labels in batches:
+        prefix.append((images.detach().cpu(), labels.detach().cpu()))
+        if len(prefix) == count:
+            break
+    return prefix
 
 
 def _to_path(path_or_base: Path | BaseArch | str, scaling: Scaling | None) -> Path:
