@@ -26,10 +26,32 @@ from scalenet.supernet import CheckpointError, SupernetEvaluator, SuperSupernet
 from scalenet.supernet.cli import load_checkpoint_supernet
 from scalenet.supernet.data import ImageSet, ShuffledBatches, fixed_batches
 from scalenet.supernet.engine import DistContext, LoopResult, MetricsWriter, init_distributed
+from scalenet.supernet.runtime import ALLOCATORS, CpuRuntime, relaunch
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 #: FFCV worker processes per training process.
 LOADER_WORKERS = max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+#: Environment variable choosing the allocator of the torch stages (tcmalloc or system).
+ALLOCATOR_ENV = "SCALENET_ALLOCATOR"
+
+
+def cpu_runtime(stage: str, processes: int, threads: int) -> int:
+    """Re-run this stage with its CPU process settings, then set torch's threads; returns them.
+
+    ``processes`` local processes (DDP over gloo when > 1; a no-op on a GPU machine or under
+    torchrun, where the launcher decides), ``threads`` per process (0: the cores shared out),
+    tcmalloc unless ``SCALENET_ALLOCATOR=system`` (scalenet.supernet.runtime).
+    """
+    threads = threads or max(1, (os.cpu_count() or 1) // processes)
+    allocator = os.environ.get(ALLOCATOR_ENV, "tcmalloc")
+    if allocator not in ALLOCATORS:
+        fail(f"{ALLOCATOR_ENV}={allocator!r} not in {{{', '.join(ALLOCATORS)}}}")
+    relaunch(CpuRuntime(processes, threads, allocator))
+    torch.set_num_threads(threads)
+    print(f"{stage}: {os.environ.get('WORLD_SIZE', '1')} process(es) x {threads} thread(s)")
+    return threads
 
 
 def load_split(folder: str, split: str) -> ImageSet:
@@ -233,13 +255,14 @@ def load_evaluator(
     """
     if not Path(checkpoint).is_file():
         fail(f"super-supernet checkpoint {checkpoint} does not exist (run train_supernet)")
-    if train["threads"] > 0:
-        torch.set_num_threads(train["threads"])
     try:
         supernet = load_checkpoint_supernet(checkpoint, space_name)
     except (CheckpointError, ValueError) as error:
         fail(str(error).splitlines()[0])
-    return make_evaluator(supernet.to(default_device()), data, train)
+    supernet.to(default_device())
+    if train["channels_last"]:
+        supernet.to(memory_format=torch.channels_last)
+    return make_evaluator(supernet, data, train)
 
 
 def default_device() -> torch.device:
@@ -254,13 +277,20 @@ def supernet_resolution(supernet: SuperSupernet) -> int:
 
 
 def make_evaluator(supernet: SuperSupernet, data: str, train: dict[str, Any]) -> SupernetEvaluator:
-    """A super-supernet's evaluator: BN recalibrated on train batches, top-1 on the mini-val."""
+    """A super-supernet's evaluator: BN recalibrated on fixed train images, top-1 on the mini-val.
+
+    The recalibration images are the same for every path: ``recalib_batches x eval_batch_size``
+    train images chosen by ``seed + 1``, in file order, evaluation transforms (centre crops under
+    FFCV). A path's accuracy is thus a pure function of the checkpoint, the path and the mini-val.
+    """
     resolution = supernet_resolution(supernet)
     device = next(supernet.parameters()).device
+    count = train["recalib_batches"] * train["eval_batch_size"]
+    indices = subset_indices(split_size(data, "train"), count, train["seed"] + 1)
     return SupernetEvaluator(
         supernet,
-        train_batches(
-            train["loader"], data, train["eval_batch_size"], train["seed"] + 1, resolution
+        eval_batches(
+            train["loader"], data, "train", train["eval_batch_size"], resolution, indices, device
         ),
         eval_batches(
             train["loader"], data, "minival", train["eval_batch_size"], resolution, device=device

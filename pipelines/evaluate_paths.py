@@ -14,7 +14,7 @@ from pathlib import Path as FilePath
 
 import numpy as np
 from _common import fail, load_params, stage_cost
-from _supernet import load_evaluator
+from _supernet import cpu_runtime, load_evaluator
 from tqdm import tqdm
 
 from scalenet.sampling import make_sampler
@@ -36,6 +36,7 @@ def evaluate(args: argparse.Namespace) -> None:
     """Evaluate the rank stage's sampled paths on one checkpoint; write the CSV."""
     params = load_params(args.params, "rank")
     train = load_params(args.params, "train_supernet")
+    cpu_runtime("evaluate_paths", 1, train["eval_threads"])
     if params["paths"] < 3:
         fail(f"rank.paths must be >= 3 (a correlation needs points), got {params['paths']}")
     space = load_space(params["space"])

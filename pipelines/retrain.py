@@ -27,6 +27,7 @@ from pathlib import Path as FilePath
 import torch
 from _common import CostRecord, fail, load_params, stage_cost, write_json
 from _supernet import (
+    cpu_runtime,
     data_digest,
     join_run,
     split_size,
@@ -41,7 +42,13 @@ from scalenet.supernet.static import save_static
 from scalenet.supernet.zoo import create_model
 
 #: Keys that do not change the trained weights (a checkpoint made under other values is resumed).
-NOT_TRAINING = ("stages", "checkpoint_every", "bn_recalibration_batches", "threads")
+NOT_TRAINING = (
+    "stages",
+    "checkpoint_every",
+    "bn_recalibration_batches",
+    "threads",
+    "channels_last",
+)
 
 
 def member_name(member: FilePath) -> str:
@@ -57,6 +64,8 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="output folder")
     args = parser.parse_args()
     member = FilePath(args.member)
+    params = load_params(args.params, "retrain")
+    cpu_runtime("retrain", params["processes"], params["threads"])
     with stage_cost(f"retrain@{member_name(member)}") as cost:
         retrain(args, member, cost)
 
@@ -74,8 +83,6 @@ def retrain(args: argparse.Namespace, member: FilePath, cost: CostRecord) -> Non
             f"retrain.train_images = {params['train_images']} must be >= retrain.batch_size "
             f"= {params['batch_size']} (or null for the whole split)"
         )
-    if params["threads"] > 0:
-        torch.set_num_threads(params["threads"])
     manifest = FilePath(args.data) / "manifest.json"  # data_digest checks that it exists
     out = FilePath(args.out)
     fingerprint = {
@@ -102,6 +109,7 @@ def retrain(args: argparse.Namespace, member: FilePath, cost: CostRecord) -> Non
             checkpoint_every=params["checkpoint_every"],
             seed=params["seed"],
             progress=context.is_main,
+            channels_last=params["channels_last"],
         )
         indices = subset_indices(
             split_size(args.data, "train"), params["train_images"], params["seed"]

@@ -29,7 +29,7 @@ def make_supernet_evaluator(args: argparse.Namespace, space: SearchSpace) -> Eva
     Imports torch and scalenet.supernet lazily: the search package itself never depends on torch.
     """
     try:
-        from _supernet import load_evaluator
+        from _supernet import cpu_runtime, load_evaluator
     except ImportError as error:
         fail(
             f"search.evaluator is 'supernet' but scalenet.supernet cannot be imported ({error}); "
@@ -38,6 +38,7 @@ def make_supernet_evaluator(args: argparse.Namespace, space: SearchSpace) -> Eva
     if not args.checkpoint:
         fail("search.evaluator is 'supernet': pass --checkpoint FILE (the HSS super-supernet)")
     train = load_params(args.params, "train_supernet")
+    cpu_runtime("search", 1, train["eval_threads"])
     return load_evaluator(args.checkpoint, args.data, train, space.name)
 
 

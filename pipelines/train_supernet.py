@@ -10,12 +10,14 @@ smallest path of every scaling stage (BN recalibrated per path). Resumes from OU
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path as FilePath
 
 import torch
 from _common import CostRecord, fail, load_params, stage_cost, write_json
 from _supernet import (
+    cpu_runtime,
     data_digest,
     join_run,
     make_evaluator,
@@ -62,6 +64,8 @@ def main() -> None:
     parser.add_argument("--data", default="data/prepared", help="folder written by prepare")
     parser.add_argument("--out", required=True, help="output folder, e.g. outputs/supernet/hss")
     args = parser.parse_args()
+    params = load_params(args.params, "train_supernet")
+    cpu_runtime("train_supernet", params["processes"], params["threads"])
     with stage_cost(f"train_supernet@{args.sampler}") as cost:
         train_and_evaluate(args, cost)
 
@@ -69,14 +73,14 @@ def main() -> None:
 def train_and_evaluate(args: argparse.Namespace, cost: CostRecord) -> None:
     """Train (or resume) the super-supernet, then evaluate the extreme paths on the mini-val."""
     params = load_params(args.params, "train_supernet")
-    if params["threads"] > 0:
-        torch.set_num_threads(params["threads"])
     out = FilePath(args.out)
     fingerprint = {
         "space": params["space"],
         "sampler": args.sampler,
         "data": data_digest(args.data),
         **{key: params[key] for key in TRAINING_KEYS},
+        # batch_size is per process: the process count decides the global batch and the shards
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
     }
     context = join_run("train_supernet", out, fingerprint, cost)
     try:
@@ -90,6 +94,7 @@ def train_and_evaluate(args: argparse.Namespace, cost: CostRecord) -> None:
             seed=params["seed"],
             log_every=10,
             progress=context.is_main,
+            channels_last=params["channels_last"],
         )
         torch.manual_seed(params["seed"])
         supernet = SuperSupernet(space, width_mode=params["width_mode"])
@@ -104,6 +109,8 @@ def train_and_evaluate(args: argparse.Namespace, cost: CostRecord) -> None:
         result = SupernetTrainer(supernet, sampler, batches, config, out, context).run()
         if not context.is_main:
             return
+        if params["eval_threads"] > 0:  # the other processes have finished: use their cores
+            torch.set_num_threads(params["eval_threads"])
         started = time.perf_counter()
         evaluator = make_evaluator(supernet, args.data, params)
         accuracy = {

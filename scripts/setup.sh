@@ -9,9 +9,10 @@ mode="${1:-full}"
 case "$mode" in full|--full) mode=full ;; --tools-only) mode=tools ;;
   *) echo "setup.sh: unknown option '$mode' (allowed: --full, --tools-only)" >&2; exit 2 ;; esac
 
-# System packages: the FFCV build (libturbojpeg, OpenCV, pkg-config) and the embedded data set.
+# System packages: the FFCV build (libturbojpeg, OpenCV, pkg-config), the embedded data set and
+# tcmalloc (the torch stages preload it: 1.1-1.6x on the CPU, docs/running.md "CPU performance").
 need=()
-for pkg in libopencv-dev libturbojpeg0-dev pkg-config dataset-fashion-mnist git; do
+for pkg in libopencv-dev libturbojpeg0-dev pkg-config dataset-fashion-mnist libtcmalloc-minimal4 git; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
