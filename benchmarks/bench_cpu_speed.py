@@ -28,7 +28,9 @@ Measured, for 10 random paths of the default space near f0 and 10 near the large
 * the plain two-convolution CNN of docs (3.9 M MACs at 28 px, batch 128, one process, two threads);
 * the in-stage rate: ``pipelines/train_supernet.py`` for 100 iterations on the prepared
   Fashion-MNIST (data, resize, sampling, logging, checkpoints included), baseline vs new, and
-  the mean loss of its last 30 iterations (same seed) with the noise of that mean.
+  the mean loss of its last 30 iterations for seeds 0 and 1 of each (the seed-to-seed spread is
+  the noise the difference is compared with; ``--stage-only`` reruns just this part);
+* an ablation: the supernet step with one setting changed at a time, baseline to new.
 
 The JSON has ``train_speedup_median``, ``stage_speedup``, ``eval_speedup_median`` and
 ``supernet_over_static_median`` (goals: >= 5, >= 5, >= 5, <= 1.3).
@@ -63,8 +65,23 @@ GOALS = {
 # -- configurations ---------------------------------------------------------------------------
 
 
-def config_env(name: str, threads: int) -> dict[str, str]:
-    """The environment of a configuration: ``baseline`` (0.1's) or ``new`` (the default now)."""
+#: One setting changed at a time, from the baseline to the new default (the ablation).
+ABLATION = (
+    ("baseline", {"passive": True, "tcmalloc": False, "processes": 1, "threads": 2,
+                  "channels_last": False, "sync": "ddp", "batch": 64}),
+    ("+ default OpenMP wait policy", {"passive": False}),
+    ("+ channels-last", {"channels_last": True}),
+    ("+ tcmalloc", {"tcmalloc": True}),
+    ("+ 2 processes x 1 thread (DDP)", {"processes": 2, "threads": 1, "batch": 32}),
+    ("+ flat all-reduce of the path's gradients (new)", {"sync": "allreduce"}),
+)  # fmt: skip
+
+
+def config_env(name: str, threads: int, passive: bool | None = None) -> dict[str, str]:
+    """The environment of a configuration: ``baseline`` (0.1's) or ``new`` (the default now).
+
+    ``passive`` overrides the OpenMP wait policy of the configuration (the ablation).
+    """
     from scalenet.supernet.runtime import CpuRuntime, runtime_env
 
     env = dict(os.environ)
@@ -75,16 +92,23 @@ def config_env(name: str, threads: int) -> dict[str, str]:
         [str(ROOT / "pipelines"), *filter(None, [env.get("PYTHONPATH")])]
     )
     if name == "baseline":
-        env.update(OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="PASSIVE")
+        env["OMP_NUM_THREADS"] = str(threads)
         env["SCALENET_ALLOCATOR"] = "system"
-        return env
-    env = runtime_env(CpuRuntime(1, threads, "tcmalloc"), env)
-    env.pop("SCALENET_RUNTIME")
+    else:
+        env = runtime_env(CpuRuntime(1, threads, "tcmalloc"), env)
+        env.pop("SCALENET_RUNTIME")
+    if passive if passive is not None else name == "baseline":
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
     return env
 
 
 def run_worker(
-    config: str, processes: int, threads: int, task: dict[str, Any], timeout: float = 1800
+    config: str,
+    processes: int,
+    threads: int,
+    task: dict[str, Any],
+    timeout: float = 1800,
+    passive: bool | None = None,
 ) -> Any:
     """Run ``task`` in fresh process(es) of ``config``; return rank 0's JSON answer."""
     with tempfile.TemporaryDirectory() as folder:
@@ -98,7 +122,8 @@ def run_worker(
             command = launch_command(script[0], script[1:], CpuRuntime(processes, threads))
         else:
             command = [sys.executable, *script]
-        subprocess.run(command, env=config_env(config, threads), check=True, timeout=timeout)
+        env = config_env(config, threads, passive)
+        subprocess.run(command, env=env, check=True, timeout=timeout)
         return json.loads(answer.read_text())
 
 
@@ -184,7 +209,11 @@ def _time_supernet(
 
     supernet = SuperSupernet(space, width_mode="bcnet")
     config = TrainConfig(
-        iterations=10_000, lr=0.01, channels_last=task["channels_last"], progress=False
+        iterations=10_000,
+        lr=0.01,
+        channels_last=task["channels_last"],
+        gradient_sync=task.get("sync", "auto"),
+        progress=False,
     )
     with tempfile.TemporaryDirectory() as out:
         trainer = SupernetTrainer(supernet, FixedSampler(path), [], config, out, context)
@@ -349,18 +378,20 @@ def ensure_data(folder: FilePath) -> FilePath:
     return target
 
 
-def stage_run(config: str, iterations: int, data: FilePath, folder: FilePath) -> dict[str, Any]:
+def stage_run(
+    config: str, iterations: int, data: FilePath, folder: FilePath, seed: int = 0
+) -> dict[str, Any]:
     """``pipelines/train_supernet.py`` for ``iterations`` under ``config``; its rate and loss."""
     import yaml
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     section = params["train_supernet"]
-    section["iterations"] = iterations
+    section.update(iterations=iterations, seed=seed)
     if config == "baseline":
         section.update(batch_size=64, processes=1, threads=2, eval_threads=2, channels_last=False)
-    params_file = folder / f"params-{config}.yaml"
+    params_file = folder / f"params-{config}-{seed}.yaml"
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-    out = folder / f"stage-{config}"
+    out = folder / f"stage-{config}-{seed}"
     env = config_env(config, 2)
     command = [
         sys.executable,
@@ -381,6 +412,7 @@ def stage_run(config: str, iterations: int, data: FilePath, folder: FilePath) ->
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     last = [r["loss"] for r in records if r["iteration"] > iterations - 30]
     return {
+        "seed": seed,
         "train_images_per_second": summary["train_images_per_second"],
         "train_seconds": summary["train_seconds"],
         "stage_wall_s": round(wall, 1),
@@ -389,7 +421,77 @@ def stage_run(config: str, iterations: int, data: FilePath, folder: FilePath) ->
     }
 
 
+def stage_part(args: argparse.Namespace) -> dict[str, Any]:
+    """The in-stage rate (seed 0) and the loss check: baseline vs new, two seeds each.
+
+    The loss check compares the mean loss of the last 30 iterations (the mean over the two
+    seeds) of the two configurations with the seed-to-seed spread of each: the difference is
+    within noise when it is below twice its standard error, estimated from the pooled variance
+    of the two seeds of each configuration.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        data = ensure_data(FilePath(folder))
+        runs = {
+            (config, seed): stage_run(config, args.stage_iterations, data, FilePath(folder), seed)
+            for config in ("baseline", "new")
+            for seed in (0, 1)
+        }
+        print("stage runs done", flush=True)
+    losses = {
+        config: np.asarray([runs[config, seed]["last30_loss_mean"] for seed in (0, 1)])
+        for config in ("baseline", "new")
+    }
+    pooled_variance = float(np.mean([values.var(ddof=1) for values in losses.values()]))
+    standard_error = float(np.sqrt(pooled_variance / 2 + pooled_variance / 2))
+    difference = float(losses["new"].mean() - losses["baseline"].mean())
+    rate = {c: runs[c, 0]["train_images_per_second"] for c in ("baseline", "new")}
+    return {
+        "stage": {f"{config}_seed{seed}": run for (config, seed), run in runs.items()},
+        "stage_speedup": round(rate["new"] / rate["baseline"], 2),
+        "loss_check": {
+            "iterations": args.stage_iterations,
+            "baseline_last30_mean_by_seed": losses["baseline"].round(4).tolist(),
+            "new_last30_mean_by_seed": losses["new"].round(4).tolist(),
+            "difference_of_means": round(difference, 4),
+            "standard_error_from_seeds": round(standard_error, 4),
+            "within_2_standard_errors": bool(abs(difference) <= 2 * standard_error),
+        },
+    }
+
+
 # -- orchestration ----------------------------------------------------------------------------
+
+
+def ablation(groups: dict[str, list[str]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Training images/s of the supernet step, one setting changed at a time (3 paths a group)."""
+    paths = [text for texts in groups.values() for text in texts[:3]]
+    settings: dict[str, Any] = {}
+    rows = []
+    for label, change in ABLATION:
+        settings.update(change)
+        rates = run_worker(
+            "new" if settings["tcmalloc"] else "baseline",
+            settings["processes"],
+            settings["threads"],
+            {"worker": "train", "steps": args.steps, "kind": "supernet", "paths": paths,
+             "batch": settings["batch"], "channels_last": settings["channels_last"],
+             "sync": settings["sync"]},
+            passive=settings["passive"],
+        )  # fmt: skip
+        rows.append(
+            {
+                "setting": label,
+                **{key: settings[key] for key in sorted(settings)},
+                "images_per_second": [rate["images_per_second"] for rate in rates],
+            }
+        )
+        print(f"ablation {label}: {rows[-1]['images_per_second']}", flush=True)
+    first = rows[0]["images_per_second"]
+    for row in rows:
+        row["speedup_median"] = round(
+            median([new / old for new, old in zip(row["images_per_second"], first, strict=True)]), 2
+        )
+    return rows
 
 
 def median(values: list[float]) -> float:
@@ -404,9 +506,22 @@ def main() -> None:
     parser.add_argument("--stage-iterations", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument(
+        "--stage-only",
+        action="store_true",
+        help="rerun only the in-stage part and update the loss check in an existing --out JSON",
+    )
     args = parser.parse_args()
     if args.worker:
         worker_main(args.worker)
+        return
+    if args.stage_only:
+        target = FilePath(args.out)
+        if not target.is_file():
+            parser.error(f"--stage-only updates an existing result; {target} does not exist")
+        result = json.loads(target.read_text())
+        result.update(stage_part(args))
+        finish(result, target)
         return
     started = time.perf_counter()
     groups = sample_paths(args.paths, args.seed)
@@ -510,27 +625,9 @@ def main() -> None:
     ]
     print("evaluation done", flush=True)
 
-    with tempfile.TemporaryDirectory() as folder:
-        data = ensure_data(FilePath(folder))
-        stage = {
-            config: stage_run(config, args.stage_iterations, data, FilePath(folder))
-            for config in ("baseline", "new")
-        }
-    result["stage"] = stage
-    base_loss, new_loss = (
-        np.asarray(stage[c]["last30_loss_records"], dtype=float) for c in ("baseline", "new")
-    )
-    # Noise of the difference of two 3-record means (each record: the mean loss of 10 steps).
-    noise = float(
-        np.sqrt(base_loss.var(ddof=1) / len(base_loss) + new_loss.var(ddof=1) / len(new_loss))
-    )
-    result["loss_check"] = {
-        "baseline_last30_mean": stage["baseline"]["last30_loss_mean"],
-        "new_last30_mean": stage["new"]["last30_loss_mean"],
-        "difference": round(float(new_loss.mean() - base_loss.mean()), 4),
-        "standard_error_of_difference": round(noise, 4),
-        "within_2_standard_errors": bool(abs(new_loss.mean() - base_loss.mean()) <= 2 * noise),
-    }
+    result["ablation"] = ablation(groups, args)
+
+    result.update(stage_part(args))
 
     groups_gmacs = {
         name: {
@@ -554,9 +651,6 @@ def main() -> None:
         median([p["supernet_over_static"] for p in per_path]), 3
     )
     result["eval_speedup_median"] = round(median(eval_speedups), 2)
-    result["stage_speedup"] = round(
-        stage["new"]["train_images_per_second"] / stage["baseline"]["train_images_per_second"], 2
-    )
     result["mobilenet_gmacs_vs_supernet"] = {
         name: {
             "mobilenet_v3_small": references[f"mobilenet_v3_small_{name}"]["gmacs_per_second"],
@@ -564,13 +658,17 @@ def main() -> None:
         }
         for name in groups
     }
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    finish(result, FilePath(args.out))
+
+
+def finish(result: dict[str, Any], target: FilePath) -> None:
+    """Goals, then the JSON file and a summary on stdout."""
     result["goals"] = GOALS
     result["meets_goal"] = {
         key: (result[key] <= goal if key == "supernet_over_static_median" else result[key] >= goal)
         for key, goal in GOALS.items()
     }
-    result["seconds"] = round(time.perf_counter() - started, 1)
-    target = FilePath(args.out)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2) + "\n")
     for key in (*GOALS, "train_speedup_by_group", "gmacs_median_by_group", "loss_check"):

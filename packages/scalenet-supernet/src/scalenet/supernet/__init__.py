@@ -4,7 +4,10 @@
   ``forward``; ``extract`` gives a static network with the inherited weights);
 * :class:`SupernetTrainer` / :class:`TrainConfig`: one sampled path per batch, exact resume, DDP;
 * :class:`SupernetEvaluator`: BN recalibration and mini-val top-1 per path, cached;
-* :mod:`scalenet.supernet.engine`: reusable training machinery (checkpoints, metrics, schedules);
+* :mod:`scalenet.supernet.engine`: reusable training machinery (checkpoints, metrics, schedules,
+  gradient all-reduce);
+* :mod:`scalenet.supernet.runtime`: CPU process settings (local ranks, threads, tcmalloc) and the
+  local launcher;
 * :mod:`scalenet.supernet.data`: IDX / Fashion-MNIST in memory, mini-val split, resumable batches;
 * :mod:`scalenet.supernet.zoo`, :mod:`scalenet.supernet.retrain`, :mod:`scalenet.supernet.export`:
   static model zoo, retraining / fine-tuning / evaluation, ONNX / TorchScript / timm block strings.
