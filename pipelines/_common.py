@@ -288,13 +288,30 @@ class CostRecord:
             self.file.unlink(missing_ok=True)
 
 
+def _cpu_of_all_ranks(cpu: float) -> float:
+    """``cpu`` summed over the ranks of the stage's process group (``cpu`` alone without one)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.distributed.is_available():
+        return cpu
+    dist = torch.distributed
+    if not dist.is_initialized() or dist.get_world_size() < 2:
+        return cpu
+    device = (
+        torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+    )
+    total = torch.tensor([cpu], dtype=torch.float64, device=device)
+    dist.all_reduce(total)
+    return float(total.item())
+
+
 @contextmanager
 def stage_cost(stage: str, out_dir: str | Path = "outputs/cost") -> Iterator[CostRecord]:
     """Record the wall time and CPU time of the block in ``out_dir/<stage>.json``.
 
     ``stage`` is the DVC stage name (``train_supernet@hss`` is written as
     ``train_supernet-hss.json``). CPU time is user + system of this process and its waited-for
-    children; under torchrun only rank 0 writes (its own process). When the block sets
+    children, summed over the ranks when the stage runs as several processes (each rank adds its
+    own in one all-reduce at the end); only rank 0 writes. When the block sets
     ``resumed`` on the yielded record (it continued a killed run), the previous record's times
     are added and ``runs`` counts the invocations. A run killed before it finished records
     nothing, so a kill-and-resume is counted from the resumed run only (an underestimate).
@@ -318,6 +335,7 @@ def stage_cost(stage: str, out_dir: str | Path = "outputs/cost") -> Iterator[Cos
         for end, begin in ((end_self, start_self), (end_children, start_children))
         for field in ("ru_utime", "ru_stime")
     )
+    cpu = _cpu_of_all_ranks(cpu)
     if os.environ.get("RANK", "0") != "0":
         return
     wall = time.perf_counter() - start_wall
@@ -331,7 +349,12 @@ def stage_cost(stage: str, out_dir: str | Path = "outputs/cost") -> Iterator[Cos
         except (ValueError, KeyError, TypeError):
             pass
     torch = sys.modules.get("torch")
-    threads = int(torch.get_num_threads()) if torch is not None else 1
+    # The threads per process the stage was started with (scalenet.supernet.runtime sets
+    # OMP_NUM_THREADS); evaluation after training may use more on rank 0 alone.
+    launched = os.environ.get("OMP_NUM_THREADS", "")
+    threads = int(launched) if launched.isdigit() else 1
+    if not launched.isdigit() and torch is not None:
+        threads = int(torch.get_num_threads())
     write_json(
         file,
         {

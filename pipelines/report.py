@@ -1271,6 +1271,15 @@ def section_evaluate(ctx: Context) -> list[str]:
     return lines
 
 
+def _processes_threads(record: dict[str, Any]) -> str:
+    """``2 x 1`` for a stage of two single-threaded ranks, ``1 x 2``, or a dash when unknown."""
+    threads = optional(record.get("threads"), integer)
+    if threads == "–":
+        return threads
+    processes = record.get("world_size", 1)
+    return f"{optional(processes, integer)} x {threads}"
+
+
 def section_cost(ctx: Context) -> list[str]:
     files = ctx.inputs.cost_files()
     if not files:
@@ -1287,14 +1296,14 @@ def section_cost(ctx: Context) -> list[str]:
                 str(record["stage"]),
                 number(record["wall_s"], "wall_s"),
                 number(record["cpu_s"], "cpu_s"),
-                record.get("threads"),
+                _processes_threads(record),
             )
         )
     records.sort()
     rows = [
         [
             f"`{stage}`",
-            optional(threads, integer),
+            threads,
             f"{wall / 3600:.3f}",
             f"{cpu / 3600:.3f}",
             f"{cpu / wall:.2f}" if wall > 0 else "–",
@@ -1319,7 +1328,7 @@ def section_cost(ctx: Context) -> list[str]:
         f"(`{ctx.inputs.name('cost')}/*.json`), in order of completion:",
         "",
         *table(
-            ["stage", "threads", "wall (h)", "CPU-hours", "CPU / wall", "finished"],
+            ["stage", "processes x threads", "wall (h)", "CPU-hours", "CPU / wall", "finished"],
             rows,
             "lrrrrl",
         ),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path as FilePath
 
 import torch
@@ -78,10 +79,14 @@ def retrain(args: argparse.Namespace, member: FilePath, cost: CostRecord) -> Non
         fail(f"retrain.stages must be a non-empty list of scaling stages, got {stages!r}")
     if not member.is_file():
         fail(f"{member} does not exist (run the generalize and baselines stages)")
-    if params["train_images"] is not None and params["train_images"] < params["batch_size"]:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if (
+        params["train_images"] is not None
+        and params["train_images"] < params["batch_size"] * world_size
+    ):
         fail(
             f"retrain.train_images = {params['train_images']} must be >= retrain.batch_size "
-            f"= {params['batch_size']} (or null for the whole split)"
+            f"= {params['batch_size']} x {world_size} process(es) (or null for the whole split)"
         )
     manifest = FilePath(args.data) / "manifest.json"  # data_digest checks that it exists
     out = FilePath(args.out)

@@ -75,6 +75,10 @@ def test_a_typo_in_any_section_names_the_key(tmp_path, capsys, section):
         ("search", "population", 1, "search.population must be >= 2, got 1"),
         ("retrain", "stages", [0, 9], "retrain.stages must list scaling stages 0..generalize"),
         ("retrain", "stages", [], "retrain.stages must list scaling stages 0..generalize"),
+        ("train_supernet", "processes", 0, "train_supernet.processes must be >= 1, got 0"),
+        ("retrain", "processes", 2.0, "retrain.processes must be int, got 2.0"),
+        ("train_supernet", "channels_last", "yes", "train_supernet.channels_last must be bool"),
+        ("train_supernet", "eval_threads", -1, "train_supernet.eval_threads must be >= 0, got -1"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, capsys, section, key, value, expected):
@@ -111,3 +115,20 @@ def test_a_typo_in_a_late_section_fails_the_first_stage(project):
     assert result.returncode != 0
     assert "unknown key(s) evaluate.tset_images" in result.stderr + result.stdout
     assert not (project.root / "outputs/budgets.json").exists()
+
+
+def test_an_unknown_allocator_fails_the_torch_stage_in_one_line(tmp_path):
+    import os
+    import subprocess
+
+    env = {**os.environ, "SCALENET_ALLOCATOR": "jemalloc"}
+    env.pop("SCALENET_RUNTIME", None)
+    result = subprocess.run(
+        [sys.executable, "pipelines/train_supernet.py", "--params", "params.yaml",
+         "--sampler", "hss", "--out", str(tmp_path / "out")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "train_supernet: error: SCALENET_ALLOCATOR='jemalloc' not in {tcmalloc, system}"
+    )

@@ -65,7 +65,7 @@ TINY = {
     "generalize": {"stages": 4},
     "retrain": {
         "stages": [0, 4],
-        "train_images": 32,
+        "train_images": 64,  # 2 processes x 16 images x 2 steps
         "batch_size": 16,
         "checkpoint_every": 1,
         "threads": 1,
@@ -118,7 +118,7 @@ def test_whole_pipeline_on_tiny_settings(project):
         assert record["path"] == member["path"]
         assert record["flops"] == record["flops_analytic"] == member["flops"], name
         assert 0 <= record["top1"] <= record["top5"] <= 1 and record["test_images"] == 40
-        assert record["latency_ms"] > 0 and record["train_images"] == 32
+        assert record["latency_ms"] > 0 and record["train_images"] == 64
     train = json.loads((root / "outputs/retrain/scalenet-S4/train.json").read_text())
     assert train["iterations"] == 2 and train["resolution"] == member_side(families, 4)
     # every declared plot loads (DVC reads no JSON Lines: the loss curves are metrics.csv)
@@ -136,6 +136,10 @@ def test_whole_pipeline_on_tiny_settings(project):
         assert float(values[0]["loss"]) > 0
     costs = {path.stem for path in (root / "outputs/cost").glob("*.json")}
     assert {"prepare", "train_supernet-hss", "search", "retrain-random-S4", "evaluate"} <= costs
+    # the training stages ran as 2 single-threaded ranks (params.yaml's processes: 2)
+    for stage in ("train_supernet-hss", "retrain-random-S4"):
+        cost = json.loads((root / f"outputs/cost/{stage}.json").read_text())
+        assert (cost["world_size"], cost["threads"]) == (2, 1), stage
     again = project.dvc("repro")
     assert "Running stage" not in again.stdout
 

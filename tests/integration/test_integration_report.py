@@ -372,9 +372,10 @@ def build_tree(root: Path) -> None:
         ("search", 3600.0, 7200.0, "2025-01-01T12:00:00"),
     ]
     for stage, wall, cpu, finished in costs:
+        ranks = {"world_size": 2, "threads": 1} if stage.startswith("train") else {"threads": 2}
         _write(
             out / "cost" / f"{stage.replace('@', '-')}.json",
-            {"cpu_s": cpu, "finished": finished, "stage": stage, "threads": 2, "wall_s": wall},
+            {"cpu_s": cpu, "finished": finished, "stage": stage, "wall_s": wall, **ranks},
         )
 
 
@@ -454,7 +455,8 @@ def test_numbers_from_every_output_appear(full_run):
         in text
     )
     # cost: per stage and total CPU-hours
-    assert "| `train_supernet@hss` | 2 | 0.500 | 0.990 | 1.98 | 2025-01-01T10:30:00 |" in text
+    assert "| `train_supernet@hss` | 2 x 1 | 0.500 | 0.990 | 1.98 | 2025-01-01T10:30:00 |" in text
+    assert "| `search` | 1 x 2 | 1.000 | 2.000 | 2.00 | 2025-01-01T12:00:00 |" in text
     assert "| **total** |  | **2.008** | **3.998** |" in text
     assert "account for 99.8 % of the CPU time" in text
     for name in FIGURES:
