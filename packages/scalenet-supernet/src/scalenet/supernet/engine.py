@@ -23,6 +23,7 @@ the retraining trainer (:mod:`scalenet.supernet.retrain`) compose these pieces:
 
 from __future__ import annotations
 
+import atexit
 import csv
 import json
 import math
@@ -140,7 +141,16 @@ def init_distributed(device: str = "auto") -> DistContext:
         torch_device = torch.device("cpu")
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
+        # Tear the group down before the interpreter does: left to garbage collection at exit,
+        # gloo's threads can be destroyed while joinable and abort the process ("terminate
+        # called without an active exception", exit 134) after a successful run.
+        atexit.register(_destroy_process_group)
     return DistContext(rank, world_size, local_rank, torch_device)
+
+
+def _destroy_process_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def warmup_cosine(iteration: int, total: int, warmup: int, final_factor: float = 0.0) -> float:
