@@ -13,8 +13,8 @@ space: fmnist
 budget_samples: 100000
 tolerance: 500000
 evaluator: scalenet.search.analytic:make_analytic
-P: 30
-N: 20
+P: 50
+N: 40
 T: 4
 K: 6
 seed: 3

@@ -1,16 +1,18 @@
 """MCEA: Markov-chain evolution of a base model and its scaling strategies (eq. 7, supp. A).
 
 1. Initial strategies S_j^(0): K base models within f0 +- tol; for each scaling stage j, every
-   strategy of the stage's grid is applied to every base model, the (model, strategy) pairs whose
-   FLOPs fit f_j +- tol_j are evaluated (a model with no fitting strategy contributes its nearest
-   in FLOPs, and the fact is logged), and S_j^(0) is the strategy with the best mean accuracy over
-   the pairs it was evaluated on (ties: the one evaluated on more models, then grid order).
-2. T iterations, each (a) a base step: NSGA-II over base models with one objective per scaling
-   stage j (accuracy of the base model scaled by S_j) under f0 +- tol, started from the current
-   base model plus P - 1 random ones, choosing the front member with the best (weighted) mean;
-   (b) a scaling step: per stage j, the best strategy of the grid for the new base model under
-   f_j +- tol_j (nearest in FLOPs when none fits, logged). The search stops early when an
-   iteration ends where the previous one did (a fixed point).
+   strategy of the stage's grid is applied to every one of the K models. The candidates are the
+   strategies whose FLOPs error |FLOPs - f_j|, averaged over all K models, is within tol_j (the
+   official code's test; none: the one of least mean error, logged); each candidate is evaluated
+   on all K models, and S_j^(0) is the one with the best mean accuracy over the K (ties: grid
+   order).
+2. T iterations, each (a) a base step: NSGA-II over base models (see :mod:`scalenet.search.nsga`:
+   one objective, the mean accuracy over S_1..S_M, by default; feasible only when the base fits
+   f0 and every scaled path fits f_j), started from P feasible random genomes, choosing the best
+   feasible genome it evaluated; (b) a scaling step: per stage j, the best strategy of the grid
+   for the new base model under f_j +- tol_j (nearest in FLOPs when none fits, logged). With
+   ``early_stop`` the search ends when an iteration ends where the previous one did (a fixed
+   point); by default all T iterations run, as in the paper.
 3. Every evaluation goes through a :class:`CachedEvaluator`; the state (numpy generator, phase,
    NSGA-II population, current base model and strategies, counters, log) is committed after the
    initial step, every NSGA-II generation and every scaling step, so a killed search resumes and
@@ -29,7 +31,7 @@ import numpy as np
 from scalenet.search.evaluator import CachedEvaluator, Evaluator, MapFn
 from scalenet.search.flops import FlopsCounter
 from scalenet.search.genome import GenomeCodec
-from scalenet.search.nsga import BaseStep, GenerationState
+from scalenet.search.nsga import OBJECTIVES, BaseStep, GenerationState
 from scalenet.search.store import SearchStore, atomic_write_text
 from scalenet.space import (
     BaseArch,
@@ -51,7 +53,7 @@ __all__ = [
     "scaling_step",
 ]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 PHASES = ("initial", "base", "scaling", "done")
 
 
@@ -68,12 +70,19 @@ class MCEAConfig:
         crossover_prob: Probability that a pair of parents is crossed.
         crossover_indpb: Per-gene swap probability of the uniform crossover.
         mutation_indpb: Per-gene mutation probability (None: 2 / genome length).
-        objective_weights: Weights of the M objectives when choosing the front member (None:
-            the plain mean).
+        objective: ``mean`` (the official code: one objective, the weighted mean accuracy over
+            S_1..S_M, and the best feasible genome of everything evaluated) or ``per_stage``
+            (M objectives, the front member with the best weighted mean).
+        objective_weights: Weights of the M stages in the mean (None: equal; the official
+            code's ``ratio`` of 1).
         infeasible_floor: A lower bound of every accuracy the evaluator returns (see
             :mod:`scalenet.search.nsga`).
-        max_tries: Batches of random base models drawn before giving up on K feasible ones.
-        early_stop: Stop at a fixed point (False runs all T iterations, e.g. to benchmark).
+        max_tries: Batches of random base models drawn before giving up on K feasible ones
+            (and before filling the initial population with the least violating ones).
+        early_stop: Stop at a fixed point, when an iteration ends where the previous one did
+            (the paper runs all T iterations: off by default).
+        carry_base: Put the current base model into the next base step's initial population
+            (the official code starts every base step from P fresh feasible genomes: off).
     """
 
     population: int = 50
@@ -84,10 +93,12 @@ class MCEAConfig:
     crossover_prob: float = 0.9
     crossover_indpb: float = 0.5
     mutation_indpb: float | None = None
+    objective: str = "mean"
     objective_weights: tuple[float, ...] | None = None
     infeasible_floor: float = 0.0
     max_tries: int = 1000
-    early_stop: bool = True
+    early_stop: bool = False
+    carry_base: bool = False
 
     def __post_init__(self) -> None:
         for name, minimum in (
@@ -103,6 +114,13 @@ class MCEAConfig:
         for name in ("crossover_prob", "crossover_indpb"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(
+                f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"
+            )
+        for name in ("early_stop", "carry_base"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.mutation_indpb is not None and not 0.0 <= self.mutation_indpb <= 1.0:
             raise ValueError(f"mutation_indpb must be in [0, 1] or null, got {self.mutation_indpb}")
         if self.objective_weights is not None:
@@ -293,42 +311,43 @@ def initial_strategies(
     flops: FlopsCounter,
     map_fn: MapFn | None = None,
 ) -> tuple[list[StrategyChoice], list[str]]:
-    """S_j^(0) for j = 1..M: the best mean accuracy over the K base models (eq. 7).
+    """S_j^(0) for j = 1..M: the best mean accuracy over all K base models (eq. 7).
+
+    Every strategy is judged on the same K models: it is a candidate when its FLOPs error
+    averaged over the K is within tol_j (as the official code's ``check_flops``), and a candidate
+    scores the mean of its K accuracies. So a strategy that fits only the large bases is neither
+    favoured by being scored on them alone nor excused the bases it overshoots.
 
     Returns:
-        The chosen strategies (``flops`` is their mean FLOPs over the models evaluated, ``fits``
-        whether every one fitted) and the notes about models with no fitting strategy.
+        The chosen strategies (``flops`` is their mean FLOPs over the K models, ``fits`` whether
+        the mean FLOPs error is within tol_j) and notes about stages where no strategy fits.
     """
     choices, notes = [], []
     for stage in range(1, budgets.max_stage + 1):
         options = space.scaling.strategies(stage)
-        pairs: list[tuple[Scaling, int, bool, BaseArch]] = []
-        for base in bases:
-            candidates, note = _candidates(budgets, base, stage, options, flops)
-            if note:
-                notes.append(note)
-            pairs.extend((scaling, value, fits, base) for scaling, value, fits in candidates)
-        accuracies = evaluator.evaluate_batch([Path(b, s) for s, _, _, b in pairs], map_fn)
-        order = {scaling.encode(): index for index, scaling in enumerate(options)}
-        grouped: dict[str, list[tuple[float, int, bool]]] = {}
-        for (scaling, value, fits, _), accuracy in zip(pairs, accuracies, strict=True):
-            grouped.setdefault(scaling.encode(), []).append((accuracy, value, fits))
-        best = max(
-            grouped,
-            key=lambda key: (
-                float(np.mean([a for a, _, _ in grouped[key]])),
-                len(grouped[key]),
-                -order[key],
-            ),
-        )
-        rows = grouped[best]
+        values = flops([Path(b, s) for b in bases for s in options]).reshape(len(bases), -1)
+        error = np.abs(values - budgets.budget(stage)).mean(axis=0)
+        fitting = np.flatnonzero(error <= budgets.tolerance_at(stage))
+        fits = fitting.size > 0
+        if not fits:
+            nearest = int(np.argmin(error))
+            fitting = np.asarray([nearest])
+            notes.append(
+                f"stage {stage}: no strategy fits f_{stage} = {budgets.budget(stage):,} +- "
+                f"{budgets.tolerance_at(stage):,} on average over the {len(bases)} base models; "
+                f"nearest {options[nearest].encode()} (mean error {error[nearest]:,.0f} FLOPs)"
+            )
+        paths = [Path(b, options[int(i)]) for i in fitting for b in bases]
+        accuracies = np.asarray(evaluator.evaluate_batch(paths, map_fn), dtype=float)
+        means = accuracies.reshape(len(fitting), len(bases)).mean(axis=1)
+        index = int(fitting[int(np.argmax(means))])  # argmax: the first in grid order on ties
         choices.append(
             StrategyChoice(
                 stage=stage,
-                scaling=Scaling.decode(best),
-                flops=round(float(np.mean([v for _, v, _ in rows]))),
-                accuracy=float(np.mean([a for a, _, _ in rows])),
-                fits=all(f for _, _, f in rows),
+                scaling=options[index],
+                flops=round(float(values[:, index].mean())),
+                accuracy=float(means.max()),
+                fits=fits,
             )
         )
     return choices, notes
@@ -488,6 +507,9 @@ class MCEA:
             crossover_indpb=config.crossover_indpb,
             mutation_indpb=self.mutation_indpb,
             infeasible_floor=config.infeasible_floor,
+            objective=config.objective,
+            objective_weights=config.objective_weights,
+            max_tries=config.max_tries,
             map_fn=self.map_fn,
         )
 
@@ -522,14 +544,15 @@ class MCEA:
         strategies = [Scaling.decode(text) for text in state["strategies"]]
         step = self._base_step(strategies)
         if state["ga"] is None:
-            seed = None if state["base"] is None else BaseArch.decode(state["base"])
+            carry = self.config.carry_base and state["base"] is not None
+            seed = BaseArch.decode(state["base"]) if carry else None
             state["ga"] = step.start(self.rng, seed).to_json()
             return
         ga = GenerationState.from_json(state["ga"])
         if ga.generation < self.config.generations:
             state["ga"] = step.step(self.rng, ga).to_json()
             return
-        base, accuracies, front = step.best(ga, self.config.objective_weights)
+        base, accuracies, front = step.best(ga)
         state["chosen"] = {
             "base": base.encode(),
             "accuracies": accuracies,
@@ -545,7 +568,10 @@ class MCEA:
             self.space, self.budgets, base, self.evaluator, self.flops, self.map_fn
         )
         if chosen["front_size"] == 0:
-            notes.append("base step: no feasible individual; kept the least infeasible one")
+            notes.append(
+                "base step: no feasible individual (base within f0 and every S_j within f_j); "
+                "kept the least infeasible one"
+            )
         current = {"base": chosen["base"], "strategies": [c.scaling.encode() for c in choices]}
         fixed_point = state["previous"] == current
         last = chosen["logbook"][-1] if chosen["logbook"] else {}

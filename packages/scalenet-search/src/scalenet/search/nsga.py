@@ -1,15 +1,26 @@
 """The base-model step of MCEA: NSGA-II with DEAP, laid out as DEAP's NSGA-II example.
 
-Problem constants (the budgets, the fixed strategies S_1..S_M), then types (one fitness with M
-maximized objectives and a list individual, made with ``deap.creator``), then a toolbox of
-registered operators; the generation loop calls only ``toolbox.*`` and evaluation goes through
-``toolbox.map`` (serial by default; register ``multiprocessing.Pool.map`` or any map instead).
+Problem constants (the budgets, the fixed strategies S_1..S_M), then types (a fitness and a list
+individual, made with ``deap.creator``), then a toolbox of registered operators; the generation
+loop calls only ``toolbox.*`` and evaluation goes through ``toolbox.map`` (serial by default;
+register ``multiprocessing.Pool.map`` or any map instead).
 
-Constraint handling (feasibility first, Deb's constrained domination): an individual whose base
-FLOPs leave f0 +- tol is not evaluated; every one of its M objectives is set to
-``infeasible_floor - 1 - violation`` (violation in units of the tolerance), below any feasible
-accuracy (accuracies must be >= ``infeasible_floor``). So a feasible individual dominates every
-infeasible one, and among infeasible ones the smaller violation dominates.
+Objectives (``objective``): ``mean`` (the official code's, the default) is one objective, the
+(weighted) mean accuracy of the base model scaled by S_1..S_M, and the step returns the best
+feasible genome of everything it evaluated; ``per_stage`` has one objective per stage and returns
+the member of the final first front with the best (weighted) mean.
+
+Constraint handling (feasibility first, Deb's constrained domination): a genome is feasible only
+when its base model fits f0 +- tol_0 *and* every scaled path Path(base, S_j) fits f_j +- tol_j.
+An infeasible genome is not evaluated; every objective is set to ``infeasible_floor - 1 -
+violation``, the violation summed over the stages 0..M (each in units of that stage's tolerance,
+as the official code's per-stage penalty), below any feasible accuracy (accuracies must be >=
+``infeasible_floor``). So a feasible individual dominates every infeasible one, and among
+infeasible ones the smaller total violation dominates.
+
+Initial population: P genomes drawn uniformly (as the budgets' Monte Carlo) and kept only when
+feasible, as the official code's initial sampling; if ``max_tries`` batches do not yield P of
+them, the least violating draws fill the rest (counted in the logbook's ``feasible``).
 
 Randomness: DEAP draws from Python's ``random``; :class:`BaseStep` seeds it from the search's
 numpy generator at the start of every generation, so a run resumed after generation g replays
@@ -24,14 +35,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from deap import base, creator, tools
 
 from scalenet.search.evaluator import CachedEvaluator, MapFn
 from scalenet.search.flops import FlopsCounter
 from scalenet.search.genome import GenomeCodec
-from scalenet.space import BaseArch, Budgets, Path, Scaling, SearchSpace
+from scalenet.space import (
+    BaseArch,
+    Budgets,
+    Path,
+    Scaling,
+    SearchSpace,
+    count_batch,
+    random_base_batch,
+)
 
-__all__ = ["BaseStep", "GenerationState", "individual_type", "logbook_of"]
+__all__ = ["OBJECTIVES", "BaseStep", "GenerationState", "individual_type", "logbook_of"]
+
+#: Objectives of the base step: the official code's single mean, or one per scaling stage.
+OBJECTIVES = ("mean", "per_stage")
 
 
 def individual_type(num_objectives: int) -> type:
@@ -55,6 +78,9 @@ class GenerationState:
         fitness: The M objective values of every individual.
         crowding: The crowding distance NSGA-II gave every individual.
         logbook: The per-generation records so far.
+        best: The best feasible genome evaluated so far in this step (``genome``, its M
+            ``accuracies``, their weighted mean ``score``, and ``feasible``: the number of
+            feasible genomes evaluated), None while none was feasible.
     """
 
     generation: int
@@ -62,6 +88,7 @@ class GenerationState:
     fitness: list[list[float]]
     crowding: list[float]
     logbook: list[dict[str, Any]]
+    best: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON form (infinite crowding distances are written as null)."""
@@ -71,6 +98,7 @@ class GenerationState:
             "fitness": self.fitness,
             "crowding": [None if not np.isfinite(value) else value for value in self.crowding],
             "logbook": self.logbook,
+            "best": self.best,
         }
 
     @classmethod
@@ -82,7 +110,19 @@ class GenerationState:
             fitness=[[float(v) for v in values] for values in data["fitness"]],
             crowding=[float("inf") if v is None else float(v) for v in data["crowding"]],
             logbook=list(data["logbook"]),
+            best=_best_from_json(data.get("best")),
         )
+
+
+def _best_from_json(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    return {
+        "genome": [int(g) for g in data["genome"]],
+        "accuracies": [float(v) for v in data["accuracies"]],
+        "score": float(data["score"]),
+        "feasible": int(data["feasible"]),
+    }
 
 
 def _random_genome(sizes: Sequence[int]) -> list[int]:
@@ -115,8 +155,10 @@ class BaseStep:
 
     Args:
         space: The search space.
-        budgets: FLOPs budgets (f0 and its tolerance constrain the base model).
-        strategies: S_1..S_M; objective j is the accuracy of the base model scaled by S_j.
+        budgets: FLOPs budgets (f0 and its tolerance constrain the base model, f_j the scaled
+            paths).
+        strategies: S_1..S_M; the accuracy of the base model scaled by S_j is objective j
+            (``per_stage``) or enters their mean (``mean``).
         evaluator: The cached evaluator.
         flops: FLOPs counter of ``space``.
         population: P.
@@ -125,6 +167,10 @@ class BaseStep:
         crossover_indpb: Per-gene swap probability of the uniform crossover.
         mutation_indpb: Per-gene probability of a uniform redraw of the choice index.
         infeasible_floor: A lower bound of every feasible accuracy (see the module docstring).
+        objective: ``mean`` or ``per_stage`` (see the module docstring).
+        objective_weights: Weights of the M stages in the mean (None: equal).
+        max_tries: Batches drawn for the feasible initial population before filling it with the
+            least violating draws.
         map_fn: The ``map`` used for evaluations (``toolbox.map``); serial if None.
     """
 
@@ -142,15 +188,28 @@ class BaseStep:
         crossover_indpb: float,
         mutation_indpb: float,
         infeasible_floor: float,
+        objective: str = "mean",
+        objective_weights: Sequence[float] | None = None,
+        max_tries: int = 1000,
         map_fn: MapFn | None = None,
     ) -> None:
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective {objective!r} not in {{{', '.join(OBJECTIVES)}}}")
         # Problem constants.
         self.space, self.budgets, self.strategies = space, budgets, tuple(strategies)
         self.evaluator, self.flops = evaluator, flops
         self.codec = GenomeCodec(space)
         self.population, self.generations = population, generations
         self.crossover_prob, self.infeasible_floor = crossover_prob, infeasible_floor
-        self.num_objectives = len(self.strategies)
+        self.objective, self.max_tries = objective, max_tries
+        stages = len(self.strategies)
+        weights = np.ones(stages) if objective_weights is None else np.asarray(objective_weights)
+        if weights.shape != (stages,):
+            raise ValueError(
+                f"objective_weights: need {stages} (one per scaling stage), got {weights.size}"
+            )
+        self.weights = weights.astype(float) / float(weights.sum())
+        self.num_objectives = 1 if objective == "mean" else stages
         # Types.
         self.individual = individual_type(self.num_objectives)
         # Toolbox.
@@ -176,12 +235,34 @@ class BaseStep:
         stats.register("max", np.max, axis=0)
         stats.register("mean", np.mean, axis=0)
         self.stats = stats
+        self._best: dict[str, Any] | None = None
+
+    # -- feasibility -----------------------------------------------------------------------
+
+    def violations(self, archs: Sequence[BaseArch]) -> npt.NDArray[np.float64]:
+        """Total FLOPs violation of every base model: the base vs f0 plus each S_j vs f_j.
+
+        Each stage's excess over its window is counted in units of that stage's tolerance;
+        0 means feasible.
+        """
+        stages = len(self.strategies)
+        base_flops = self.flops([Path(arch) for arch in archs]).astype(np.float64)
+        scaled = self.flops(
+            [Path(arch, scaling) for arch in archs for scaling in self.strategies]
+        ).astype(np.float64)
+        columns = [base_flops, *scaled.reshape(len(archs), stages).T]
+        total = np.zeros(len(archs))
+        for stage, values in enumerate(columns):
+            tolerance = self.budgets.tolerance_at(stage)
+            excess = np.abs(values - self.budgets.budget(stage)) - tolerance
+            total += np.maximum(excess, 0.0) / max(1, tolerance)
+        return total
 
     def _evaluate_population(self, individuals: Sequence[Any]) -> int:
         """Set the fitness of ``individuals``; returns the number of feasible ones."""
         archs = [self.codec.decode(ind) for ind in individuals]
-        base_flops = self.flops([Path(arch) for arch in archs])
-        feasible = np.asarray(self.budgets.fits(base_flops, 0), dtype=bool)
+        violation = self.violations(archs)
+        feasible = violation == 0.0
         paths = [
             Path(arch, scaling)
             for arch, ok in zip(archs, feasible, strict=True)
@@ -189,28 +270,73 @@ class BaseStep:
             for scaling in self.strategies
         ]
         accuracies = iter(self.evaluator.evaluate_batch(paths, self.toolbox.map))
-        tolerance = max(1, self.budgets.tolerance_at(0))
-        for ind, ok, flops in zip(individuals, feasible, base_flops, strict=True):
-            if ok:
-                values = tuple(next(accuracies) for _ in self.strategies)
-                if min(values) < self.infeasible_floor:
-                    raise ValueError(
-                        f"evaluator returned {min(values)} below infeasible_floor "
-                        f"{self.infeasible_floor}: lower infeasible_floor"
-                    )
-            else:
-                violation = (
-                    abs(int(flops) - self.budgets.f0) - self.budgets.tolerance_at(0)
-                ) / tolerance
-                values = (self.infeasible_floor - 1.0 - violation,) * self.num_objectives
-            ind.fitness.values = values
+        for ind, ok, excess in zip(individuals, feasible, violation, strict=True):
+            if not ok:
+                floor = self.infeasible_floor - 1.0 - float(excess)
+                ind.fitness.values = (floor,) * self.num_objectives
+                continue
+            values = [float(next(accuracies)) for _ in self.strategies]
+            if min(values) < self.infeasible_floor:
+                raise ValueError(
+                    f"evaluator returned {min(values)} below infeasible_floor "
+                    f"{self.infeasible_floor}: lower infeasible_floor"
+                )
+            score = float(np.dot(self.weights, values))
+            ind.fitness.values = (score,) if self.objective == "mean" else tuple(values)
+            self._note_best(list(map(int, ind)), values, score)
         return int(feasible.sum())
 
+    def _note_best(self, genome: list[int], accuracies: list[float], score: float) -> None:
+        """Keep the best feasible genome evaluated (the first of equal scores)."""
+        best = self._best
+        if best is None:
+            self._best = {"genome": genome, "accuracies": accuracies, "score": score, "feasible": 1}
+            return
+        best["feasible"] += 1
+        if score > best["score"]:
+            best.update(genome=genome, accuracies=accuracies, score=score)
+
+    def initial_population(self, rng: np.random.Generator) -> list[Any]:
+        """P genomes drawn uniformly over base models and kept when feasible.
+
+        Draws batches of random base models (as the budgets' Monte Carlo) until P feasible ones
+        are found or ``max_tries`` batches are spent; then the least violating draws fill up.
+        """
+        found: list[list[int]] = []
+        spare: list[tuple[float, list[int]]] = []
+        chunk = max(64, 4 * self.population)
+        for _ in range(self.max_tries):
+            batch = random_base_batch(self.space, chunk, rng)
+            base_fits = self.budgets.fits(count_batch(self.space, batch).flops, 0)
+            archs = [batch.path(int(i), self.space).base for i in np.flatnonzero(base_fits)]
+            if archs:
+                for arch, excess in zip(archs, self.violations(archs), strict=True):
+                    genome = self.codec.encode(arch)
+                    if excess == 0.0:
+                        found.append(genome)
+                    elif len(spare) < self.population:
+                        spare.append((float(excess), genome))
+            if len(found) >= self.population:
+                break
+        spare.sort(key=lambda item: item[0])
+        genomes = found[: self.population]
+        genomes += [genome for _, genome in spare[: self.population - len(genomes)]]
+        if len(genomes) < self.population:
+            raise ValueError(
+                f"base step: no base model within f0 = {self.budgets.f0:,} +- "
+                f"{self.budgets.tolerance_at(0):,} in {self.max_tries} batches of {chunk}; "
+                "widen the tolerance"
+            )
+        return [self.individual(genome) for genome in genomes]
+
+    # -- generations -----------------------------------------------------------------------
+
     def start(self, rng: np.random.Generator, seed_arch: BaseArch | None) -> GenerationState:
-        """Generation 0: P random genomes (the first replaced by ``seed_arch``), evaluated."""
+        """Generation 0: P feasible random genomes (the first replaced by ``seed_arch``)."""
         random.seed(int(rng.integers(2**63)))
         toolbox = self.toolbox
-        pop = toolbox.population(n=self.population)
+        self._best = None
+        pop = self.initial_population(np.random.default_rng(int(rng.integers(2**63))))
         if seed_arch is not None:
             pop[0] = self.individual(self.codec.encode(seed_arch))
         feasible = toolbox.evaluate(pop)
@@ -236,6 +362,7 @@ class BaseStep:
 
     def restore(self, state: GenerationState) -> list[Any]:
         """Re-create the DEAP population of a saved generation (fitness and crowding included)."""
+        self._best = None if state.best is None else dict(state.best)
         pop = []
         for genes, values, crowding in zip(
             state.genomes, state.fitness, state.crowding, strict=True
@@ -249,20 +376,36 @@ class BaseStep:
     def best(
         self, state: GenerationState, weights: Sequence[float] | None = None
     ) -> tuple[BaseArch, list[float], int]:
-        """The front member with the best (weighted) mean objective.
+        """The chosen base model of the step.
+
+        ``mean``: the best feasible genome of everything evaluated (the official code's choice).
+        ``per_stage``: the member of the final feasible first front with the best (weighted)
+        mean objective.
+
+        Args:
+            state: The last generation.
+            weights: Stage weights for ``per_stage`` (None: those of the step).
 
         Returns:
-            The base model, its M accuracies and the size of the feasible first front (0 if no
-            individual is feasible: the least infeasible one is returned).
+            The base model, its M accuracies and the number of feasible candidates it was
+            chosen from (``mean``: feasible genomes evaluated; ``per_stage``: the size of the
+            first front); 0 if none was feasible, and then the least infeasible genome of the
+            population is returned, with its (negative) fitness as accuracies.
         """
         pop = self.restore(state)
         feasible = [ind for ind in pop if min(ind.fitness.values) >= self.infeasible_floor]
-        weight = (
-            np.ones(self.num_objectives) if weights is None else np.asarray(weights, dtype=float)
-        )
         if not feasible:
             chosen = max(pop, key=lambda ind: ind.fitness.values[0])
-            return self.codec.decode(chosen), list(chosen.fitness.values), 0
+            values = [float(chosen.fitness.values[0])] * len(self.strategies)
+            return self.codec.decode(chosen), values, 0
+        if self.objective == "mean":
+            assert state.best is not None  # a feasible individual was evaluated
+            return (
+                self.codec.decode(state.best["genome"]),
+                list(state.best["accuracies"]),
+                int(state.best["feasible"]),
+            )
+        weight = self.weights if weights is None else np.asarray(weights, dtype=float)
         front = tools.sortNondominated(feasible, len(feasible), first_front_only=True)[0]
         scores = [float(np.dot(weight, ind.fitness.values) / weight.sum()) for ind in front]
         chosen = front[int(np.argmax(scores))]
@@ -292,6 +435,7 @@ class BaseStep:
             fitness=[list(map(float, ind.fitness.values)) for ind in pop],
             crowding=[float(ind.fitness.crowding_dist) for ind in pop],
             logbook=[dict(item) for item in book],
+            best=None if self._best is None else dict(self._best),
         )
 
 
