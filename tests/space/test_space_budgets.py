@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from scalenet.space import Budgets, compute_budgets, load_space, mean_base_flops
+from scalenet.space import (
+    PAPER_IMAGENET_BUDGETS,
+    Budgets,
+    compute_budgets,
+    load_space,
+    mean_base_flops,
+)
 
 
 def test_imagenet_budgets():
@@ -84,3 +90,70 @@ def test_budgets_json_accepts_numpy_ints_and_a_null_seed():
     budgets = Budgets.from_json(data)
     assert budgets == Budgets(f0=4_000_000, max_stage=3, tolerance=500_000, mean_flops=3525435.0)
     assert type(budgets.f0) is int
+
+
+def test_explicit_budgets_replace_the_doubling_rule():
+    budgets = compute_budgets(load_space("imagenet"), explicit=PAPER_IMAGENET_BUDGETS)
+    assert budgets.f0 == 350_000_000 and budgets.explicit == PAPER_IMAGENET_BUDGETS
+    assert budgets.values == [350_000_000, 800_000_000, 1_500_000_000, 3_000_000_000]
+    # Beyond M the list's own budgets (S4, S5), then doubling.
+    assert [budgets.budget(j) for j in (4, 5, 6)] == [6_000_000_000, 10_000_000_000, 20 * 10**9]
+    # The Monte Carlo mean is still recorded (f0 = 350 M is the paper's, not the 300 M rule's).
+    assert budgets.mean_flops == pytest.approx(318_262_906, abs=1)
+    # The tolerance grows with the budget: 25 M * f_j / f0.
+    assert [budgets.tolerance_at(j) for j in range(4)] == [
+        25_000_000, 57_142_857, 107_142_857, 214_285_714,
+    ]  # fmt: skip
+    assert budgets.fits(800_000_000 + 57_142_857, 1) and not budgets.fits(860_000_000, 1)
+    nearest = budgets.nearest_stage(np.array([300e6, 520e6, 540e6, 1.2e9, 2.2e9, 9e9]))
+    assert nearest.tolist() == [0, 0, 1, 2, 3, 3]
+    data = budgets.to_json()
+    assert data["explicit"] == list(PAPER_IMAGENET_BUDGETS) and data["f0"] == 350_000_000
+    assert Budgets.from_json(data) == budgets
+
+
+def test_default_budgets_json_has_no_new_keys():
+    data = Budgets(f0=100, max_stage=3, tolerance=10).to_json()
+    assert "explicit" not in data and "convention" not in data
+    assert Budgets.from_json(data).explicit == ()
+    assert [Budgets(f0=100, max_stage=3, tolerance=10).tolerance_at(j) for j in range(4)] == [
+        10, 20, 40, 80,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("explicit", "message"),
+    [
+        ([], "explicit must list at least one budget (f_0), got []"),
+        ([350e6, 800e6], "explicit[0] must be an int, got 350000000.0"),
+        ([0, 800], "explicit[0] must be > 0, got 0"),
+        ([350, 800, 700, 900], "explicit must increase, got 800 then 700 at [1], [2]"),
+        ([350, 350, 700, 900], "explicit must increase, got 350 then 350 at [0], [1]"),
+        ("350,800", "explicit must be a list, got str"),
+    ],
+)
+def test_bad_explicit_budgets(explicit, message):
+    with pytest.raises(ValueError) as info:
+        compute_budgets(load_space("fmnist"), explicit=explicit)
+    assert str(info.value) == message
+
+
+def test_explicit_budgets_must_cover_every_scaling_stage():
+    with pytest.raises(ValueError, match=r"explicit lists 3 budget\(s\), scaling stages 0..3 need"):
+        compute_budgets(load_space("fmnist"), explicit=[4_000_000, 8_000_000, 16_000_000])
+    with pytest.raises(ValueError, match="f0 5 must equal explicit\\[0\\] = 4"):
+        Budgets(f0=5, max_stage=0, tolerance=1, explicit=(4,))
+    with pytest.raises(ValueError, match=r"budgets: explicit\[1\] must be an int, got 'x'"):
+        Budgets.from_json({**_GOOD, "explicit": [4_000_000, "x", 9, 10]})
+
+
+def test_budgets_record_their_flops_convention():
+    space = load_space("fmnist")
+    official = compute_budgets(space, convention="official")
+    assert official.convention == "official" and official.to_json()["convention"] == "official"
+    assert official.mean_flops != compute_budgets(space).mean_flops
+    assert Budgets.from_json(official.to_json()) == official
+    with pytest.raises(ValueError, match=r"^convention: 'ceil' not in \{torch, official\}$"):
+        compute_budgets(space, convention="ceil")
+    with pytest.raises(ValueError, match=r"^convention: 'ceil' not in \{torch, official\}$"):
+        Budgets.from_json({**_GOOD, "convention": "ceil"})

@@ -96,6 +96,44 @@ def test_budgets_text_names_each_line_once(capsys):
     ]
 
 
+def test_flops_official_convention(capsys):
+    # Table 4's ScaleNet-S3: 2.76 G; the default (torch) convention counts 3.03 G.
+    argv = ["flops", "scalenet_s0", "-d", "1.48", "-w", "1.4", "-r", "1.58", "--json"]
+    status, out, _ = run(capsys, *argv, "--convention", "official")
+    official = json.loads(out)
+    assert status == 0 and official["convention"] == "official"
+    assert official["flops"] == 2_766_329_301 and official["resolution"] == 354
+    status, out, _ = run(capsys, *argv)
+    default = json.loads(out)
+    assert default["convention"] == "torch" and default["flops"] == 3_033_606_961
+    assert default["params"] == official["params"]
+    status, out, _ = run(capsys, *argv[:-1], "--convention", "official")
+    assert "flops       2,766,329,301 (2766.33 M MACs, official convention)" in out
+    status, out, _ = run(capsys, "show", "scalenet_s0", "--convention", "official")
+    assert status == 0 and "M MACs (official convention)," in out.splitlines()[-1]
+
+
+def test_budgets_explicit_list(capsys):
+    status, out, _ = run(
+        capsys, "budgets", "--explicit", "350M", "0.8G", "1500000000", "3G", "6G", "10G"
+    )
+    assert status == 0
+    assert out.splitlines()[2:] == [
+        "f0          350,000,000 (explicit)",
+        "budgets     explicit f_j +- tolerance * f_j / f0:",
+        "  j = 0     350,000,000 +- 25,000,000",
+        "  j = 1     800,000,000 +- 57,142,857",
+        "  j = 2     1,500,000,000 +- 107,142,857",
+        "  j = 3     3,000,000,000 +- 214,285,714",
+        "  j = 4     6,000,000,000 +- 428,571,428  (beyond M: generalized)",
+        "  j = 5     10,000,000,000 +- 714,285,714  (beyond M: generalized)",
+    ]
+    status, out, _ = run(capsys, "budgets", "--explicit", "350M", "800M", "1.5G", "3G", "--json")
+    data = json.loads(out)
+    assert data["explicit"] == [350_000_000, 800_000_000, 1_500_000_000, 3_000_000_000]
+    assert data["f0"] == 350_000_000 and "convention" not in data
+
+
 def test_flops_accepts_coefficients_outside_table2(capsys):
     # Generalized strategies extrapolate beyond the grids (Table 3's S5: r = 2.378).
     status, out, _ = run(
@@ -139,6 +177,11 @@ def test_budgets_and_size(capsys):
         (["flops", "efficientnet_b0", "-r", "inf"], "argument --resolution/-r: must be a finite number, got inf"),
         (["flops", "efficientnet_b0", "-w", "nan"], "argument --width/-w: must be > 0, got nan"),
         (["flops", "efficientnet_b0", "-d", "x"], "argument --depth/-d: 'x' is not a number"),
+        (["flops", "scalenet_s0", "--convention", "ceil"], "argument --convention: invalid choice: 'ceil' (choose from 'torch', 'official')"),
+        (["budgets", "--explicit", "350M", "300M", "1G", "2G"], "explicit must increase, got 350,000,000 then 300,000,000 at [0], [1]"),
+        (["budgets", "--explicit", "350M", "800M"], "explicit lists 2 budget(s), scaling stages 0..3 need at least 4"),
+        (["budgets", "--explicit", "35x"], "argument --explicit: '35x' is not a FLOPs count (an integer, or e.g. 350M, 1.5G)"),
+        (["budgets", "--explicit", "0.5"], "argument --explicit: must be a positive whole number of FLOPs, got 0.5"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line(capsys, argv, message):

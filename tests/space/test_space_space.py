@@ -4,6 +4,7 @@ import pytest
 
 from scalenet.space import (
     ARCH_PRESETS,
+    TABLE3_STRATEGIES,
     BaseArch,
     ScalingSpace,
     SearchSpace,
@@ -11,6 +12,7 @@ from scalenet.space import (
     list_spaces,
     load_space,
 )
+from scalenet.space.rules import scale_ceil
 from scalenet.space.scaling_space import grid_from_range
 
 
@@ -44,10 +46,16 @@ TABLE2_DW = {
     3: (1.4, 1.44, 1.48, 1.52, 1.56, 1.6, 1.64),
 }
 TABLE2_R = {0: (1.0,), 1: (1.0, 1.07, 1.14), 2: (1.21, 1.28, 1.35), 3: (1.43, 1.5, 1.57)}
+# The official configuration (config/mcea_searching.yaml): 224, 240, 256 | 272, 288, 304 |
+# 320, 336, 354 px, i.e. these multipliers; Table 3's S2 and S3 use r = 1.355 and 1.58.
+OFFICIAL_R = {0: (1.0,), 1: (1.0, 1.07, 1.14), 2: (1.21, 1.285, 1.355), 3: (1.425, 1.5, 1.58)}
 
 
-@pytest.mark.parametrize("name", ["imagenet", "imagenet100", "fmnist"])
-def test_every_scaling_stage_is_table2_in_full(name):
+@pytest.mark.parametrize(
+    ("name", "resolution"),
+    [("imagenet", OFFICIAL_R), ("imagenet100", TABLE2_R), ("fmnist", TABLE2_R)],
+)
+def test_every_scaling_stage_is_table2_in_full(name, resolution):
     scaling = load_space(name).scaling
     assert scaling.max_stage == 3
     for j in range(4):
@@ -55,8 +63,43 @@ def test_every_scaling_stage_is_table2_in_full(name):
         assert (grid.depth, grid.width, grid.resolution) == (
             TABLE2_DW[j],
             TABLE2_DW[j],
-            TABLE2_R[j],
+            resolution[j],
         )
+
+
+def test_imagenet_grids_hold_the_published_strategies_and_official_pixel_lists():
+    space = load_space("imagenet")
+    for j in (1, 2, 3):
+        assert space.scaling.grid(j).contains(TABLE3_STRATEGIES[j]), j
+    pixels = [
+        [scale_ceil(space.resolution, r) for r in space.scaling.grid(j).resolution]
+        for j in range(4)
+    ]
+    assert pixels == [[224], [224, 240, 256], [272, 288, 304], [320, 336, 354]]
+
+
+def test_scaling_grids_accept_explicit_values():
+    space = ScalingSpace.from_ranges(
+        [[1.1, 0.1, 1.3]], [{"values": [1.1, 1.25]}], [{"values": [1.0, 1.125, 1.3]}]
+    )
+    assert space.grid(1).width == (1.1, 1.25) and space.grid(1).resolution == (1.0, 1.125, 1.3)
+    assert space.grid(1).size == 3 * 2 * 3
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"values": []}, "scaling stage 1 resolution: values must list at least one coefficient"),
+        ({"values": [1.2, 1.1]}, "values must increase, got 1.2 then 1.1 at [0], [1]"),
+        ({"values": [0, 1.1]}, "scaling stage 1 resolution: values[0] must be > 0, got 0"),
+        ({"values": [1.0, "x"]}, "scaling stage 1 resolution values[1] must be a number"),
+        ({"value": [1.0]}, "expected [min, step, max] or {values: [...]}, got keys value"),
+    ],
+)
+def test_bad_explicit_grid_values(spec, message):
+    with pytest.raises(ValueError) as info:
+        ScalingSpace.from_ranges([[1.1, 0.1, 1.3]], [[1.1, 0.1, 1.3]], [spec])
+    assert message in str(info.value)
 
 
 def test_imagenet_scaling_is_table2():

@@ -2,10 +2,17 @@
 
 from scalenet.space.arch import BaseArch, BlockSpec, Path, Scaling, StageSpec
 from scalenet.space.batch import PathBatch, random_base_batch
-from scalenet.space.budgets import Budgets, compute_budgets, mean_base_flops
+from scalenet.space.budgets import (
+    PAPER_IMAGENET_BUDGETS,
+    Budgets,
+    check_explicit_budgets,
+    compute_budgets,
+    mean_base_flops,
+)
 from scalenet.space.flops import BatchCost, Cost, count, count_batch
 from scalenet.space.network import LayerSpec, NetworkSpec, expand_path
 from scalenet.space.presets import ARCH_PRESETS, TABLE3_STRATEGIES, get_arch, scalenet_path
+from scalenet.space.rules import DEFAULT_CONVENTION, FLOPS_CONVENTIONS
 from scalenet.space.scaling_space import ScalingSpace, ScalingStageGrid
 from scalenet.space.space import SearchSpace, StageChoices, list_spaces, load_space
 
@@ -13,6 +20,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ARCH_PRESETS",
+    "DEFAULT_CONVENTION",
+    "FLOPS_CONVENTIONS",
+    "PAPER_IMAGENET_BUDGETS",
     "TABLE3_STRATEGIES",
     "BaseArch",
     "BatchCost",
@@ -29,6 +39,7 @@ __all__ = [
     "SearchSpace",
     "StageChoices",
     "StageSpec",
+    "check_explicit_budgets",
     "compute_budgets",
     "count",
     "count_batch",

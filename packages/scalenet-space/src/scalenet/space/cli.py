@@ -5,11 +5,16 @@ Bad input exits with status 2 and one line on stderr naming the field; never a t
 ``flops`` and ``show`` accept any d, w, r in (0, :data:`MAX_COEFFICIENT`]: generalized strategies
 (Table 3's S4 and S5) extrapolate beyond Table 2's grids, so the grids are not enforced; the bound
 keeps a typo such as ``-d 1e6`` from building a network of millions of blocks.
+
+``--convention official`` (``flops``, ``show``, ``budgets``) counts FLOPs as the authors' counter
+does (Table 4's numbers); the default ``torch`` equals ``torch.utils.flop_counter``.
+``budgets --explicit 350M 800M 1.5G ...`` gives the budgets as a list instead of 2^j f0.
 """
 
 from __future__ import annotations
 
 import argparse
+import decimal
 import json
 import math
 import sys
@@ -22,6 +27,7 @@ from scalenet.space.budgets import MIN_SAMPLES, compute_budgets
 from scalenet.space.cli_support import OneLineParser, dispatch
 from scalenet.space.network import expand_path
 from scalenet.space.presets import ARCH_PRESETS, get_arch
+from scalenet.space.rules import DEFAULT_CONVENTION, FLOPS_CONVENTIONS
 from scalenet.space.space import SearchSpace, list_spaces, load_space
 
 __all__ = ["MAX_COEFFICIENT", "main", "resolve_path"]
@@ -96,12 +102,20 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], lines: list[str]) -
         print("\n".join(lines))
 
 
+def _convention_note(convention: str, opening: str = ", ") -> str:
+    # Text output names a convention only when it is not the default.
+    if convention == DEFAULT_CONVENTION:
+        return ""
+    return f"{opening}{convention} convention" + (")" if opening.endswith("(") else "")
+
+
 def _cmd_flops(args: argparse.Namespace) -> None:
     space, path = _load_checked(args)
-    network = expand_path(space, path)
+    network = expand_path(space, path, convention=args.convention)
     payload = {
         "path": path.encode(),
         "space": space.name,
+        "convention": args.convention,
         "flops": network.flops,
         "params": network.params,
         "resolution": network.resolution,
@@ -111,7 +125,8 @@ def _cmd_flops(args: argparse.Namespace) -> None:
         payload,
         [
             f"path        {path.encode()}",
-            f"flops       {network.flops:,} ({network.flops / 1e6:.2f} M MACs)",
+            f"flops       {network.flops:,} ({network.flops / 1e6:.2f} M MACs"
+            f"{_convention_note(args.convention)})",
             f"params      {network.params:,} ({network.params / 1e6:.3f} M)",
             f"resolution  {network.resolution}",
         ],
@@ -120,7 +135,7 @@ def _cmd_flops(args: argparse.Namespace) -> None:
 
 def _cmd_show(args: argparse.Namespace) -> None:
     space, path = _load_checked(args)
-    network = expand_path(space, path)
+    network = expand_path(space, path, convention=args.convention)
     if args.json:
         print(json.dumps(network.to_json(), indent=2, sort_keys=True))
         return
@@ -140,24 +155,39 @@ def _cmd_show(args: argparse.Namespace) -> None:
         )
     print("-" * len(header))
     print(
-        f"total: {network.flops / 1e6:.2f} M MACs, {network.params / 1e6:.3f} M params, "
-        f"{network.resolution} px"
+        f"total: {network.flops / 1e6:.2f} M MACs{_convention_note(args.convention, ' (')}, "
+        f"{network.params / 1e6:.3f} M params, {network.resolution} px"
     )
 
 
 def _cmd_budgets(args: argparse.Namespace) -> None:
     space = load_space(args.space)
-    budgets = compute_budgets(space, samples=args.samples, seed=args.seed)
+    budgets = compute_budgets(
+        space,
+        samples=args.samples,
+        seed=args.seed,
+        explicit=args.explicit,
+        convention=args.convention,
+    )
     lines = [
         f"space       {space.name}",
         f"mean_flops  {budgets.mean_flops:,.0f} (mean over {budgets.samples:,} base models, "
-        f"seed {args.seed})",
-        f"f0          {budgets.f0:,} (mean_flops rounded to a multiple of {budgets.unit:,})",
-        "budgets     f_j = 2^j * f0 +- tolerance * 2^j:",
+        f"seed {args.seed}{_convention_note(budgets.convention)})",
     ]
+    if budgets.explicit:
+        lines += [
+            f"f0          {budgets.f0:,} (explicit)",
+            "budgets     explicit f_j +- tolerance * f_j / f0:",
+        ]
+    else:
+        lines += [
+            f"f0          {budgets.f0:,} (mean_flops rounded to a multiple of {budgets.unit:,})",
+            "budgets     f_j = 2^j * f0 +- tolerance * 2^j:",
+        ]
     lines += [
         f"  j = {j}     {budgets.budget(j):,} +- {budgets.tolerance_at(j):,}"
-        for j in range(budgets.max_stage + 1)
+        + ("  (beyond M: generalized)" if j > budgets.max_stage else "")
+        for j in range(max(budgets.max_stage + 1, len(budgets.explicit)))
     ]
     _emit(args, {"space": space.name, **budgets.to_json()}, lines)
 
@@ -205,6 +235,22 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _flops_value(text: str) -> int:
+    # A FLOPs count: an integer, or a number with an M or G suffix ("350M", "1.5G").
+    # Decimal, not float: 0.35G must be exactly 350,000,000.
+    scale = {"M": 10**6, "G": 10**9}.get(text[-1:].upper(), 1)
+    number = text[:-1] if scale != 1 else text
+    try:
+        value = decimal.Decimal(number) * scale
+    except decimal.InvalidOperation:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a FLOPs count (an integer, or e.g. 350M, 1.5G)"
+        ) from None
+    if not value.is_finite() or value <= 0 or value != value.to_integral_value():
+        raise argparse.ArgumentTypeError(f"must be a positive whole number of FLOPs, got {text}")
+    return int(value)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="scalenet-space", description="ScaleNet search space: FLOPs, budgets, size."
@@ -217,6 +263,15 @@ def _build_parser() -> argparse.ArgumentParser:
         )
         cmd.add_argument("--json", action="store_true", help="machine-readable output")
 
+    def add_convention(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument(
+            "--convention",
+            choices=FLOPS_CONVENTIONS,
+            default=DEFAULT_CONVENTION,
+            help="FLOPs convention: torch (= torch.utils.flop_counter, default) or official "
+            "(the authors' counter, Table 4)",
+        )
+
     for name, helptext in (("flops", "FLOPs and params of a path"), ("show", "layer table")):
         cmd = sub.add_parser(name, help=helptext)
         cmd.add_argument(
@@ -227,10 +282,20 @@ def _build_parser() -> argparse.ArgumentParser:
         cmd.add_argument(
             "--resolution", "-r", type=_positive_float, help="resolution coefficient r"
         )
+        add_convention(cmd)
         add_common(cmd)
     budgets = sub.add_parser("budgets", help="FLOPs budgets f_0..f_M by Monte Carlo")
     budgets.add_argument("--samples", type=int, default=MIN_SAMPLES, help="base models to draw")
     budgets.add_argument("--seed", type=int, default=0)
+    budgets.add_argument(
+        "--explicit",
+        nargs="+",
+        type=_flops_value,
+        metavar="FLOPS",
+        help="explicit budgets f_0 f_1 ... (increasing; e.g. the paper's 350M 800M 1.5G 3G 6G "
+        "10G) instead of 2^j f0",
+    )
+    add_convention(budgets)
     add_common(budgets)
     size = sub.add_parser("size", help="exact size of the search space")
     add_common(size)

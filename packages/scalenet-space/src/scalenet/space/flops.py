@@ -4,6 +4,10 @@
 :func:`count_batch` computes the same numbers for a whole :class:`PathBatch` with numpy, a loop
 over (stage, scaled block slot) only. Both use the rules of :mod:`scalenet.space.rules`, and the
 tests check that they agree path by path.
+
+Both take ``convention``: ``torch`` (the default; equal to ``torch.utils.flop_counter`` on the
+built module) or ``official`` (the authors' counter, with which Table 4's FLOPs were obtained);
+see :mod:`scalenet.space.rules`. Parameters do not depend on it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from scalenet.space.arch import Path
 from scalenet.space.batch import PathBatch
 from scalenet.space.network import expand_path
 from scalenet.space.rules import (
+    DEFAULT_CONVENTION,
+    check_convention,
     classifier_cost,
     conv_bn_cost,
     conv_out_size,
@@ -46,22 +52,39 @@ class BatchCost:
     resolution: npt.NDArray[np.int64]
 
 
-def count(space: SearchSpace, path: Path) -> Cost:
-    """FLOPs, parameters and resolution of one path (layer-by-layer expansion)."""
-    network = expand_path(space, path)
+def count(space: SearchSpace, path: Path, *, convention: str = DEFAULT_CONVENTION) -> Cost:
+    """FLOPs, parameters and resolution of one path (layer-by-layer expansion).
+
+    Args:
+        space: The search space.
+        path: The path.
+        convention: FLOPs convention, ``torch`` (default) or ``official``.
+
+    Raises:
+        ValueError: If ``convention`` is not one of them.
+    """
+    network = expand_path(space, path, convention=convention)
     return Cost(network.flops, network.params, network.resolution)
 
 
-def count_batch(space: SearchSpace, batch: PathBatch) -> BatchCost:
+def count_batch(
+    space: SearchSpace, batch: PathBatch, *, convention: str = DEFAULT_CONVENTION
+) -> BatchCost:
     """FLOPs, parameters and resolutions of every path of ``batch``, vectorized.
 
     Args:
         space: The search space the batch belongs to.
         batch: The paths as arrays.
+        convention: FLOPs convention, ``torch`` (default) or ``official``.
 
     Returns:
         A :class:`BatchCost` of ``[B]`` int64 arrays.
+
+    Raises:
+        ValueError: If the batch's stage count differs from the space's, or ``convention`` is
+            not a known one.
     """
+    check_convention(convention)
     if batch.depths.shape[1] != space.num_stages:
         raise ValueError(
             f"batch has {batch.depths.shape[1]} stages, space {space.name!r} has {space.num_stages}"
@@ -70,7 +93,7 @@ def count_batch(space: SearchSpace, batch: PathBatch) -> BatchCost:
     rows = np.arange(size)
     resolution = scale_ceil(np.full(size, space.resolution, dtype=np.int64), batch.resolution)
     stem_chs = scale_ceil(np.full(size, space.stem_chs, dtype=np.int64), batch.width)
-    spatial = conv_out_size(resolution, space.stem_stride)
+    spatial = conv_out_size(resolution, space.stem_stride, convention)
     flops, params = conv_bn_cost(space.in_chs, stem_chs, 3, spatial)
 
     # Per-path running values, updated in place (int64 arrays of [B]).
@@ -93,7 +116,7 @@ def count_batch(space: SearchSpace, batch: PathBatch) -> BatchCost:
             # Extra blocks beyond the base depth copy the stage's last block.
             source = np.minimum(slot, base_depth[active] - 1)
             stride = choices.stride if slot == 0 else 1
-            out_size = conv_out_size(spatial[active], stride)
+            out_size = conv_out_size(spatial[active], stride, convention)
             block_flops, block_params = mbconv_cost(
                 in_chs[active],
                 out_chs[active],
@@ -103,6 +126,7 @@ def count_batch(space: SearchSpace, batch: PathBatch) -> BatchCost:
                 spatial[active],
                 out_size,
                 space.se_ratio,
+                convention,
             )
             flops[active] += block_flops
             params[active] += block_params

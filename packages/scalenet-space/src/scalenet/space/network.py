@@ -8,6 +8,12 @@ Rules (see :mod:`scalenet.space.rules` for the rounding):
   conv's input); the RGB input and the head conv's output are never scaled. A block's hidden
   width is its (scaled) input channels times its expand rate.
 * resolution (eq. 16): the input side is ceil(R0 * r).
+
+``convention`` (:data:`scalenet.space.rules.FLOPS_CONVENTIONS`) selects how FLOPs are counted:
+``torch`` (the default, equal to ``torch.utils.flop_counter`` on the built module) or
+``official`` (the authors' counter, Table 4). Under ``official`` the layers' ``in_size`` and
+``out_size`` are the counter's (floor after a stride) and SE FLOPs use the hidden width;
+parameters, channels and ``se_chs`` are the built network's under both.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from typing import Any
 
 from scalenet.space.arch import BlockSpec, Path
 from scalenet.space.rules import (
+    DEFAULT_CONVENTION,
+    check_convention,
     classifier_cost,
     conv_bn_cost,
     conv_out_size,
@@ -119,24 +127,31 @@ def scaled_blocks(space: SearchSpace, path: Path) -> tuple[tuple[BlockSpec, ...]
     )
 
 
-def expand_path(space: SearchSpace, path: Path) -> NetworkSpec:
+def expand_path(
+    space: SearchSpace, path: Path, *, convention: str = DEFAULT_CONVENTION
+) -> NetworkSpec:
     """Expand ``path`` into its layers, with the FLOPs and parameters of each.
 
     Args:
         space: The search space (fixed layers, stage channels and strides).
         path: Base architecture and scaling; the architecture needs the space's number of stages
             (its choices are not checked, so presets with other channels expand too).
+        convention: FLOPs convention, ``torch`` (default) or ``official`` (module docstring).
 
     Returns:
         The :class:`NetworkSpec`.
+
+    Raises:
+        ValueError: If ``convention`` is not one of them.
     """
+    check_convention(convention)
     space.check_shape(path.base)
     width = path.scaling.width
     resolution = scale_ceil(space.resolution, path.scaling.resolution)
     layers: list[LayerSpec] = []
 
     stem_chs = scale_ceil(space.stem_chs, width)
-    size = conv_out_size(resolution, space.stem_stride)
+    size = conv_out_size(resolution, space.stem_stride, convention)
     flops, params = conv_bn_cost(space.in_chs, stem_chs, 3, size)
     layers.append(
         LayerSpec("stem", "conv", space.in_chs, stem_chs, stem_chs, 3, space.stem_stride, 1, 0,
@@ -151,7 +166,7 @@ def expand_path(space: SearchSpace, path: Path) -> NetworkSpec:
         out_chs = scale_ceil(base_out, width)
         for block_index, block in enumerate(blocks, start=1):
             stride = choices.stride if block_index == 1 else 1
-            out_size = conv_out_size(size, stride)
+            out_size = conv_out_size(size, stride, convention)
             flops, params = mbconv_cost(
                 in_chs,
                 out_chs,
@@ -161,6 +176,7 @@ def expand_path(space: SearchSpace, path: Path) -> NetworkSpec:
                 size,
                 out_size,
                 space.se_ratio,
+                convention,
             )
             layers.append(
                 LayerSpec(

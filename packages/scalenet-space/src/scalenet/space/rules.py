@@ -7,6 +7,16 @@ share one definition of each rule.
 FLOPs are multiply-accumulates (MACs) of convolutions and linear layers, SE included; BN,
 activations, pooling and residual adds are not counted (the convention of the paper, EfficientNet
 and timm). Parameters include BN affine pairs (2 per channel) and biases.
+
+Two FLOPs conventions (:data:`FLOPS_CONVENTIONS`); parameters are the same under both:
+
+* ``torch`` (the default): exactly what ``torch.utils.flop_counter`` counts on the built module.
+  A strided conv with padding k // 2 gives ceil(size / stride); SE squeezes to the block's input
+  channels x se_ratio.
+* ``official``: the counter of the authors' code (luminolx/ScaleNet, the evolution sampler's
+  FLOPs count), with which Table 4's FLOPs were obtained. Its output side is
+  (size + 2p - k + 1) // stride = floor(size / stride), and it counts the two SE convs at
+  hidden // 4 squeeze channels (its SqueezeExcite is built on the hidden width).
 """
 
 from __future__ import annotations
@@ -17,7 +27,10 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "DEFAULT_CONVENTION",
+    "FLOPS_CONVENTIONS",
     "SCALE_DECIMALS",
+    "check_convention",
     "classifier_cost",
     "conv_bn_cost",
     "conv_out_size",
@@ -32,6 +45,21 @@ IntLike: TypeAlias = Any
 #: Products such as 40 * 1.2 are rounded to this many decimals before ceil/floor, because in
 #: binary floating point 40 * 1.2 == 48.00000000000001 and a bare ceil would give 49.
 SCALE_DECIMALS = 9
+
+#: FLOPs counting conventions (see the module docstring); the first is the default.
+FLOPS_CONVENTIONS: tuple[str, ...] = ("torch", "official")
+DEFAULT_CONVENTION = "torch"
+
+
+def check_convention(convention: str) -> str:
+    """Return ``convention`` if it is one of :data:`FLOPS_CONVENTIONS`.
+
+    Raises:
+        ValueError: ``convention: 'x' not in {torch, official}``.
+    """
+    if convention not in FLOPS_CONVENTIONS:
+        raise ValueError(f"convention: {convention!r} not in {{{', '.join(FLOPS_CONVENTIONS)}}}")
+    return convention
 
 
 def scale_ceil(value: IntLike, coefficient: float | npt.NDArray[np.float64]) -> IntLike:
@@ -50,8 +78,17 @@ def scale_ceil(value: IntLike, coefficient: float | npt.NDArray[np.float64]) -> 
     return np.ceil(product).astype(np.int64)
 
 
-def conv_out_size(size: IntLike, stride: int | npt.NDArray[np.int64]) -> IntLike:
-    """Spatial side after a convolution with 'same' padding (k // 2): ceil(size / stride)."""
+def conv_out_size(
+    size: IntLike, stride: int | npt.NDArray[np.int64], convention: str = DEFAULT_CONVENTION
+) -> IntLike:
+    """Spatial side after a convolution with 'same' padding (k // 2).
+
+    ``torch``: ceil(size / stride), what PyTorch computes for an odd kernel and padding k // 2.
+    ``official``: floor(size / stride), the authors' counter (it differs for odd sizes only, e.g.
+    a 19 px map gives 10 under ``torch`` and 9 under ``official`` after a stride-2 conv).
+    """
+    if convention == "official":
+        return size // stride
     return -(-size // stride)
 
 
@@ -102,12 +139,16 @@ def mbconv_cost(
     in_size: IntLike,
     out_size: IntLike,
     se_ratio: float,
+    convention: str = DEFAULT_CONVENTION,
 ) -> tuple[IntLike, IntLike]:
     """MACs and parameters of one MBConv block.
 
     Layout (timm's InvertedResidual; with expand == 1 the expansion conv is absent, as in
     DepthwiseSeparableConv): 1x1 expand + BN at the input side, kxk depthwise + BN (carries the
     stride), SE (two 1x1 convs with bias on the pooled vector), 1x1 project + BN.
+
+    Under the ``official`` convention the SE MACs are counted at hidden * se_ratio squeeze
+    channels, as the authors' counter does; the parameters are always those of the built block.
 
     Returns:
         ``(macs, params)``.
@@ -117,7 +158,8 @@ def mbconv_cost(
     exp_macs, exp_params = conv_bn_cost(in_chs, mid_chs, 1, in_size)
     dw_macs, dw_params = conv_bn_cost(mid_chs, mid_chs, kernel, out_size, depthwise=True)
     squeeze = se_channels(in_chs, se_ratio)
-    se_macs = 2 * mid_chs * squeeze
+    counted_squeeze = se_channels(mid_chs, se_ratio) if convention == "official" else squeeze
+    se_macs = 2 * mid_chs * counted_squeeze
     se_params = 2 * mid_chs * squeeze + squeeze + mid_chs
     proj_macs, proj_params = conv_bn_cost(mid_chs, out_chs, 1, out_size)
     macs = np.where(has_expand, exp_macs, 0) + dw_macs + np.where(se, se_macs, 0) + proj_macs

@@ -1,23 +1,28 @@
 """The space of scaling strategies (Table 2): one grid of (d, w, r) per scaling stage.
 
 Scaling stage 0 is the base model, (1, 1, 1). Stages 1..M each hold a grid generated from
-``(min, step, max)`` per dimension; the ImageNet grids of Table 2 give 4/5/7 depth and width values
-and 3 resolution values for stages 1/2/3.
+``(min, step, max)`` per dimension, or given as an explicit list of values (``{values: [...]}``);
+the ImageNet grids of Table 2 give 4/5/7 depth and width values and 3 resolution values for stages
+1/2/3. The official configuration's resolution lists are not evenly spaced (1.21, 1.285, 1.355;
+1.425, 1.5, 1.58), hence the explicit form.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from scalenet.space.arch import Scaling
 from scalenet.space.fields import require_list, require_number
 
-__all__ = ["ScalingSpace", "ScalingStageGrid", "grid_from_range"]
+__all__ = ["ScalingSpace", "ScalingStageGrid", "grid_from_range", "grid_from_values"]
 
 _GRID_DECIMALS = 6
+
+#: One scaling stage's values of one dimension: ``[min, step, max]`` or ``{"values": [...]}``.
+GridSpec = Sequence[float] | Mapping[str, Sequence[float]]
 _DIMENSIONS = ("depth", "width", "resolution")
 
 
@@ -46,6 +51,31 @@ def grid_from_range(
             f"{where}: (max - min) / step = ({maximum} - {minimum}) / {step} is not a whole number"
         )
     return tuple(round(minimum + index * step, _GRID_DECIMALS) for index in range(round(count) + 1))
+
+
+def grid_from_values(values: Any, *, where: str = "grid") -> tuple[float, ...]:
+    """Return an explicit list of coefficients as a tuple (rounded to 6 decimals).
+
+    Raises:
+        ValueError: Unless ``values`` is a non-empty list of positive numbers, each larger than
+            the one before, naming ``where``.
+    """
+    items = require_list(values, f"{where} values")
+    if not items:
+        raise ValueError(f"{where}: values must list at least one coefficient")
+    grid = tuple(
+        round(require_number(value, f"{where} values[{index}]"), _GRID_DECIMALS)
+        for index, value in enumerate(items)
+    )
+    for index, value in enumerate(grid):
+        if value <= 0:
+            raise ValueError(f"{where}: values[{index}] must be > 0, got {value}")
+        if index and value <= grid[index - 1]:
+            raise ValueError(
+                f"{where}: values must increase, got {grid[index - 1]} then {value} "
+                f"at [{index - 1}], [{index}]"
+            )
+    return grid
 
 
 @dataclass(frozen=True)
@@ -119,11 +149,14 @@ class ScalingSpace:
     @classmethod
     def from_ranges(
         cls,
-        depth: Sequence[Sequence[float]],
-        width: Sequence[Sequence[float]],
-        resolution: Sequence[Sequence[float]],
+        depth: Sequence[GridSpec],
+        width: Sequence[GridSpec],
+        resolution: Sequence[GridSpec],
     ) -> ScalingSpace:
         """Build stages 1..M from one ``(min, step, max)`` per stage and dimension.
+
+        Any entry may instead be a mapping ``{"values": [v1, v2, ...]}``: that stage's explicit
+        values of that dimension (positive, increasing).
 
         Args:
             depth: ``[(min, step, max), ...]`` for scaling stages 1..M.
@@ -148,6 +181,14 @@ class ScalingSpace:
             values = []
             for name, spec in zip(_DIMENSIONS, ranges, strict=True):
                 where = f"scaling stage {stage} {name}"
+                if isinstance(spec, dict):
+                    if set(spec) != {"values"}:
+                        raise ValueError(
+                            f"{where}: expected [min, step, max] or {{values: [...]}}, "
+                            f"got keys {', '.join(sorted(map(str, spec)))}"
+                        )
+                    values.append(grid_from_values(spec["values"], where=where))
+                    continue
                 spec = require_list(spec, f"{where} [min, step, max]")
                 if len(spec) != 3:
                     raise ValueError(f"{where}: expected [min, step, max], got {spec}")
