@@ -58,3 +58,34 @@ def test_plot_writes_png(imagenet: SearchSpace, tmp_path: FilePath) -> None:
     )
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in out.parent.iterdir()] == ["fit.png"]  # no temp file left behind
+
+
+PAPER = [350_000_000, 800_000_000, 1_500_000_000, 3_000_000_000, 6_000_000_000, 10_000_000_000]
+
+
+def test_family_on_the_papers_explicit_budgets(imagenet: SearchSpace) -> None:
+    # Supplementary G: 350 M, 800 M, ... 10 G, not 2^j f0: S4 and S5 project onto 6 G and 10 G
+    # (2^j x 350 M would be 5.6 G and 11.2 G).
+    from scalenet.scaling import compound_family
+
+    base = get_arch("scalenet_s0")
+    family = build_family(imagenet, base, TABLE3_SEARCHED, 5, PAPER[0], budgets=PAPER)
+    assert [m.budget for m in family.members] == PAPER
+    for member in family.members[4:]:
+        assert abs(member.cost.flops - member.budget) / member.budget <= 0.01
+    table = family.to_markdown()
+    assert "budgets f_0..f_5 = 350, 800, 1,500, 3,000, 6,000, 10,000 MFLOPs" in table
+    # one more stage than the list: its last budget doubles
+    longer = build_family(imagenet, base, TABLE3_SEARCHED, 6, PAPER[0], budgets=PAPER)
+    assert longer.members[6].budget == 20_000_000_000
+    compound = compound_family(imagenet, get_arch("efficientnet_b0"), 5, PAPER[0], budgets=PAPER)
+    assert [m.budget for m in compound.members] == PAPER
+    assert "f_j = 2^j" in build_family(imagenet, base, TABLE3_SEARCHED, 5, PAPER[0]).to_markdown()
+
+
+def test_explicit_budgets_are_checked(imagenet: SearchSpace) -> None:
+    base = get_arch("scalenet_s0")
+    with pytest.raises(ValueError, match="budgets must start with f0 = 350,000,000"):
+        build_family(imagenet, base, TABLE3_SEARCHED, 5, PAPER[0], budgets=PAPER[1:])
+    with pytest.raises(ValueError, match="budgets must increase"):
+        build_family(imagenet, base, TABLE3_SEARCHED, 5, PAPER[0], budgets=[PAPER[0], PAPER[0]])

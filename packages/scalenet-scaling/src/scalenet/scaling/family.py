@@ -11,8 +11,9 @@ family as ``family.json`` and a markdown table ``family.md``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -37,7 +38,7 @@ class FamilyMember:
         kind: ``base``, ``searched``, ``generalized`` or ``compound``.
         path: Base model and strategy.
         cost: FLOPs, parameters and input side.
-        budget: The budget f_j = 2^j f0.
+        budget: The budget f_j (2^j f0 unless the family was built on an explicit list).
         projection: For generalized members, the fitted strategy before and after projection.
         phi: For compound members, the solved phi.
     """
@@ -82,7 +83,7 @@ class Family:
     Attributes:
         method: ``scalenet`` (searched + generalized) or ``compound``.
         space: Name of the search space.
-        f0: Budget of stage 0; f_j = 2^j f0.
+        f0: Budget of stage 0 (f_j = 2^j f0 unless the members' budgets say otherwise).
         members: S0..SK in order.
         fit: The generalization fit (``scalenet`` families).
         project: The projection mode (``scalenet`` families).
@@ -119,6 +120,13 @@ class Family:
             data["coefficients"] = self.coefficients.to_json()
         return data
 
+    def _budget_text(self) -> str:
+        budgets = [member.budget for member in self.members]
+        if budgets == [2**j * self.f0 for j in range(len(budgets))]:
+            return f"budgets f_j = 2^j x {self.f0:,} FLOPs"
+        listed = ", ".join(f"{b / 1e6:,.0f}" for b in budgets)
+        return f"budgets f_0..f_{len(budgets) - 1} = {listed} MFLOPs"
+
     def to_markdown(self) -> str:
         """A markdown table of the family (``family.md``)."""
         if self.method == "scalenet" and self.fit is not None:
@@ -131,7 +139,7 @@ class Family:
         lines = [
             f"# Model family on `{self.space}` ({self.method}: {title})",
             "",
-            f"Base model: `{self.base.encode()}`; budgets f_j = 2^j x {self.f0:,} FLOPs.",
+            f"Base model: `{self.base.encode()}`; {self._budget_text()}.",
             "",
             "| model | kind | d | w | r | side (px) | MFLOPs | budget (MFLOPs) | error "
             "| params (M) |",
@@ -171,6 +179,21 @@ def _check_stages(max_stage: int, num_searched: int) -> None:
         raise ValueError(f"family: stages K = {max_stage} must be >= M = {num_searched}")
 
 
+def _budget_rule(f0: int, budgets: Sequence[int] | None) -> Callable[[int], int]:
+    """f_j as a function of j: 2^j f0, or the explicit list (doubling past its end)."""
+    if f0 <= 0:
+        raise ValueError(f"family: f0 must be > 0, got {f0}")
+    if budgets is None:
+        return lambda stage: 2**stage * f0
+    values = [int(value) for value in budgets]
+    if not values or values[0] != f0:
+        raise ValueError(f"family: budgets must start with f0 = {f0:,}, got {values[:1]}")
+    if any(b <= a for a, b in pairwise(values)):
+        raise ValueError(f"family: budgets must increase, got {values}")
+    last = len(values) - 1
+    return lambda stage: values[stage] if stage <= last else values[last] * 2 ** (stage - last)
+
+
 def build_family(
     space: SearchSpace,
     base: BaseArch,
@@ -180,6 +203,7 @@ def build_family(
     *,
     function: str = DEFAULT_FUNCTION,
     project: str = DEFAULT_PROJECT,
+    budgets: Sequence[int] | None = None,
 ) -> Family:
     """S0..SK from the searched strategies S_1..S_M (K = ``max_stage`` >= M).
 
@@ -188,21 +212,22 @@ def build_family(
         base: The searched base model.
         strategies: S_1..S_M.
         max_stage: K.
-        f0: Stage-0 budget; stage j's budget is 2^j f0.
+        f0: Stage-0 budget; stage j's budget is 2^j f0 unless ``budgets`` lists them.
         function: Generalization function fitted to S_1..S_M.
         project: Projection mode of the generalized stages (``r``, ``all`` or ``none``).
+        budgets: Explicit budgets f_0, f_1, ... (the paper's ImageNet list; ``budgets[0]`` must
+            be ``f0``); stages past the list's end double its last budget.
     """
     _check_stages(max_stage, len(strategies))
-    if f0 <= 0:
-        raise ValueError(f"family: f0 must be > 0, got {f0}")
+    budget_of = _budget_rule(f0, budgets)
     space.check_shape(base)
     fit = fit_strategies(strategies, function)
     members = [FamilyMember(0, "base", Path(base), count(space, Path(base)), f0)]
     for stage, scaling in enumerate(strategies, start=1):
         path = Path(base, scaling)
-        members.append(FamilyMember(stage, "searched", path, count(space, path), 2**stage * f0))
+        members.append(FamilyMember(stage, "searched", path, count(space, path), budget_of(stage)))
     for stage in range(len(strategies) + 1, max_stage + 1):
-        budget = 2**stage * f0
+        budget = budget_of(stage)
         projection = project_to_budget(space, base, fit.predict(stage), budget, project)
         members.append(
             FamilyMember(
@@ -230,30 +255,33 @@ def compound_family(
     max_stage: int,
     f0: int,
     coeffs: CompoundCoefficients = EFFICIENTNET,
+    *,
+    budgets: Sequence[int] | None = None,
 ) -> Family:
     """The EfficientNet-style family: S_j = (alpha^phi_j, beta^phi_j, gamma^phi_j) nearest f_j.
 
     Stage 0 is ``base`` as it is (its FLOPs may miss f0: the member's ``rel_error`` says by how
-    much); every stage j >= 1 solves phi_j >= 0 (:func:`scalenet.scaling.solve_phi`).
+    much); every stage j >= 1 solves phi_j >= 0 (:func:`scalenet.scaling.solve_phi`). The
+    budgets are 2^j f0, or the explicit ``budgets`` list (as :func:`build_family`).
 
     Raises:
-        ValueError: If K < 0, f0 <= 0, or f_1 = 2 f0 is below the base model's FLOPs (no phi >= 0
+        ValueError: If K < 0, f0 <= 0, or f_1 is below the base model's FLOPs (no phi >= 0
             reaches it).
     """
     if max_stage < 0:
         raise ValueError(f"family: stages K must be >= 0, got {max_stage}")
-    if f0 <= 0:
-        raise ValueError(f"family: f0 must be > 0, got {f0}")
+    budget_of = _budget_rule(f0, budgets)
     space.check_shape(base)
     base_cost = count(space, Path(base))
-    if max_stage >= 1 and 2 * f0 < base_cost.flops:
+    if max_stage >= 1 and budget_of(1) < base_cost.flops:
         raise ValueError(
-            f"compound family: f_1 = 2 x f0 = {2 * f0:,} FLOPs is below the base model's "
+            f"compound family: f_1 = {'2 x f0 = ' if budgets is None else ''}{budget_of(1):,} "
+            f"FLOPs is below the base model's "
             f"{base_cost.flops:,} FLOPs (phi would be < 0); use a larger f0 or a smaller base model"
         )
     members = [FamilyMember(0, "base", Path(base), base_cost, f0)]
     for stage in range(1, max_stage + 1):
-        budget = 2**stage * f0
+        budget = budget_of(stage)
         phi, cost = solve_phi(space, base, budget, coeffs, start=float(stage))
         members.append(
             FamilyMember(stage, "compound", Path(base, coeffs.scaling(phi)), cost, budget, phi=phi)
