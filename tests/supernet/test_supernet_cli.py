@@ -17,7 +17,9 @@ def test_info_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", "--space", "fmnist", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["slots_per_stage"] == [2, 5, 5, 5, 5, 5, 2]
-    assert info["stem_chs"] == 14
+    assert info["width_mode"] == "bcnet" and info["stem_chs"] == 22  # ceil(8 * 1.64) + 8
+    assert main(["info", "--width-mode", "bcnet_alternate", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stem_chs"] == 14
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from supernet_testutils import random_paths, randomize
 
 from scalenet.space import Path, SearchSpace
-from scalenet.supernet import SupernetEvaluator, SuperSupernet, recalibrate_bn
+from scalenet.supernet import SupernetEvaluator, SuperSupernet, recalibrate_bn, top1
 from scalenet.supernet.data import fixed_batches, synthetic_images
 
 
@@ -99,3 +101,26 @@ def test_accuracy_does_not_depend_on_what_was_evaluated_before(tiny_space: Searc
     later = evaluator()
     assert [later.evaluate(path) for path in reversed(paths)][::-1][0] == alone  # other order
     assert len(first.train_batches) == 2
+
+
+def test_both_sums_the_logits_of_the_recalibrated_sides(
+    setup: tuple, tiny_space: SearchSpace
+) -> None:
+    """The official tester's combination: each side recalibrated, then the logits summed."""
+    net, train, val = setup
+    state = copy.deepcopy(net.state_dict())
+    path = random_paths(tiny_space, 1, seed=8)[0]
+    logits = {}
+    for side in ("left", "right"):
+        one = SupernetEvaluator(net, train, val, recalib_batches=2, side=side)
+        net.set_active(path, side)
+        recalibrate_bn(net, one.train_batches, 2)
+        net.eval()
+        with torch.no_grad():
+            logits[side] = torch.cat([net(images) for images, _ in val])
+        net.train()
+    labels = torch.cat([labels for _, labels in val])
+    expected = top1(logits["left"] + logits["right"], labels)
+    both = SupernetEvaluator(net, train, val, recalib_batches=2, side="both")
+    net.load_state_dict(state)  # the manual recalibration changed the shared supernet
+    assert both(path) == expected

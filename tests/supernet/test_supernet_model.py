@@ -7,12 +7,13 @@ import torch
 from supernet_testutils import random_paths, randomize
 
 from scalenet.space import BaseArch, Path, Scaling, SearchSpace, StageSpec, expand_path
-from scalenet.supernet import SuperSupernet
-from scalenet.supernet.ops import DynamicBatchNorm2d
+from scalenet.supernet import SuperSupernet, channel_capacity
+from scalenet.supernet.ops import DynamicBatchNorm2d, channel_slice
 
 
-def test_capacity_from_space_and_scaling(space: SearchSpace) -> None:
-    net = SuperSupernet(space)
+@pytest.mark.parametrize("width_mode", ["left", "bcnet_alternate"])
+def test_capacity_from_space_and_scaling(space: SearchSpace, width_mode: str) -> None:
+    net = SuperSupernet(space, width_mode=width_mode)
     # fmnist: n_max 3 (S2..S6), 1 (S1, S7); d_max = w_max = 1.64
     assert [len(stage) for stage in net.stages] == [2, 5, 5, 5, 5, 5, 2]
     assert net.stem_conv.max_out_chs == math.ceil(8 * 1.64)  # 14
@@ -24,8 +25,60 @@ def test_capacity_from_space_and_scaling(space: SearchSpace) -> None:
     assert net.head_conv.max_in_chs == 105 and net.head_conv.max_out_chs == 256
 
 
+def test_bcnet_capacity_is_the_official_enlarged_one(space: SearchSpace) -> None:
+    net = SuperSupernet(space)  # bcnet: ceil(c * w_max) + c, as the official model initializer
+    assert net.width_mode == "bcnet"
+    assert net.stem_conv.max_out_chs == math.ceil(8 * 1.64) + 8 == 22
+    last = net.stages[6][0]
+    assert last.max_out_chs == math.ceil(64 * 1.64) + 64 == 169
+    assert last.max_in_chs == math.ceil(48 * 1.64) + 48
+    assert last.max_mid_chs == (math.ceil(48 * 1.64) + 48) * 6
+    assert last.se is not None and last.se.reduce.max_out_chs == int(0.25 * last.max_in_chs)
+    assert net.head_conv.max_in_chs == 169 and net.head_conv.max_out_chs == 256  # never scaled
+    assert channel_capacity(32, 1.64, "bcnet") == 85
+    assert channel_capacity(32, 1.64, "left") == channel_capacity(32, 1.64, "bcnet_alternate")
+    # the widest path fits; the left and right slices of the narrowest stay apart
+    widest = net.set_active(Path(space.largest_arch(), Scaling(1.64, 1.64, 1.57)), "right")
+    assert widest.blocks[6][0].out_chs == 105
+    assert channel_slice(64, 169, "left").stop <= channel_slice(64, 169, "right").start
+
+
+def test_bcnet_capacity_trains_every_channel_equally_for_uniform_widths() -> None:
+    """BCNet's fairness: every width of [c, ceil(c w_max)] once, both sides each: each channel of
+    the enlarged capacity is in exactly one slice per width; at capacity ceil(c w_max) (the
+    bcnet_alternate layout) the edge channels are in about half as many slices as the middle."""
+    base, w_max = 32, 1.64
+    widths = range(base, math.ceil(base * w_max) + 1)  # 32..53: 22 widths
+
+    def counts(capacity: int) -> torch.Tensor:
+        used = torch.zeros(capacity)
+        for width in widths:
+            for side in ("left", "right"):
+                used[channel_slice(width, capacity, side)] += 1
+        return used
+
+    enlarged = counts(channel_capacity(base, w_max, "bcnet"))
+    assert enlarged.tolist() == [len(widths)] * 85
+    tight = counts(channel_capacity(base, w_max, "bcnet_alternate"))  # 53 channels
+    assert tight[0] == tight[-1] == len(widths) + 1  # 23 of 44 slices: about half
+    assert torch.all(tight[53 - 32 : 32] == 2 * len(widths))  # the middle: all 44
+
+
+def test_bad_width_mode_and_eval_side_name_the_field(space: SearchSpace) -> None:
+    with pytest.raises(
+        ValueError, match=r"width_mode 'middle' not in \{bcnet, bcnet_alternate, left\}"
+    ):
+        SuperSupernet(space, width_mode="middle")
+    with pytest.raises(ValueError, match=r"width_mode 'middle' not in"):
+        channel_capacity(8, 1.64, "middle")
+    with pytest.raises(ValueError, match=r"eval_side 'sum' not in \{left, right, both\}"):
+        SuperSupernet(space, eval_side="sum")
+    with pytest.raises(ValueError, match=r"eval_side 'both' not in \{left\} \(width_mode 'left'\)"):
+        SuperSupernet(space, width_mode="left", eval_side="both")
+
+
 def test_largest_path_fits_and_uses_everything(space: SearchSpace) -> None:
-    net = SuperSupernet(space)
+    net = SuperSupernet(space, width_mode="bcnet_alternate")  # capacity = the widest path
     scaling = Scaling(1.64, 1.64, 1.57)
     active = net.set_active(Path(space.largest_arch(), scaling), "left")
     assert active.resolution == math.ceil(32 * 1.57)
@@ -38,7 +91,7 @@ def test_set_active_rejects_paths_beyond_capacity(space: SearchSpace) -> None:
     with pytest.raises(ValueError, match="stage 2 has only 5 slots"):
         net.set_active(Path(space.largest_arch(), Scaling(2.0, 1.0, 1.0)))
     with pytest.raises(ValueError, match=r"out_chs .* > capacity"):
-        net.set_active(Path(space.largest_arch(), Scaling(1.0, 2.0, 1.0)))
+        net.set_active(Path(space.largest_arch(), Scaling(1.0, 3.0, 1.0)))  # bcnet holds 2.64 c
     wide = BaseArch(
         tuple(
             StageSpec(stage.blocks, 500 if index == 3 else None)
@@ -50,13 +103,12 @@ def test_set_active_rejects_paths_beyond_capacity(space: SearchSpace) -> None:
 
 
 def test_sides_allowed_per_width_mode(space: SearchSpace) -> None:
-    with pytest.raises(ValueError, match=r"width_mode 'middle' not in \{bcnet, left\}"):
-        SuperSupernet(space, width_mode="middle")
     net = SuperSupernet(space, width_mode="left")
     assert net.eval_side == "left"
     with pytest.raises(ValueError, match=r"side 'right' not in \{left\}"):
         net.set_active(Path(space.smallest_arch()), "right")
     assert SuperSupernet(space).eval_side == "both"
+    assert SuperSupernet(space, width_mode="bcnet_alternate").eval_side == "both"
 
 
 def test_forward_requires_active(tiny_space: SearchSpace) -> None:
@@ -77,8 +129,9 @@ def test_forward_shape_resizes_and_keeps_state(tiny_space: SearchSpace) -> None:
     assert all(torch.equal(state[key], value) for key, value in net.state_dict().items())
 
 
-def test_both_is_mean_of_sides(tiny_space: SearchSpace) -> None:
-    net = SuperSupernet(tiny_space).eval()
+@pytest.mark.parametrize("width_mode", ["bcnet", "bcnet_alternate"])
+def test_both_is_sum_of_sides(tiny_space: SearchSpace, width_mode: str) -> None:
+    net = SuperSupernet(tiny_space, width_mode=width_mode).eval()
     randomize(net, seed=1)
     path = random_paths(tiny_space, 1, seed=5)[0]
     x = torch.randn(3, 3, 16, 16)
@@ -87,7 +140,7 @@ def test_both_is_mean_of_sides(tiny_space: SearchSpace) -> None:
         net.set_active(path, side)
         outs[side] = net(x)
     assert not torch.allclose(outs["left"], outs["right"])
-    torch.testing.assert_close(outs["both"], 0.5 * (outs["left"] + outs["right"]))
+    torch.testing.assert_close(outs["both"], outs["left"] + outs["right"])  # the official tester
 
 
 def test_training_touches_only_active_weights(tiny_space: SearchSpace) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -12,7 +13,7 @@ from pathlib import Path as FilePath
 import numpy as np
 import pytest
 import torch
-from supernet_testutils import StageSampler
+from supernet_testutils import StageSampler, random_paths
 
 from scalenet.space import Path, SearchSpace
 from scalenet.supernet import (
@@ -22,8 +23,10 @@ from scalenet.supernet import (
     SupernetTrainer,
     SuperSupernet,
     TrainConfig,
-    train_side,
+    checkpoint_width_mode,
+    train_sides,
 )
+from scalenet.supernet.cli import load_checkpoint_supernet
 from scalenet.supernet.data import ShuffledBatches, synthetic_images
 from scalenet.supernet.engine import param_groups, warmup_cosine
 from scalenet.supernet.trainer import KILL_ENV
@@ -45,10 +48,11 @@ def _trainer(
     out: FilePath,
     iterations: int,
     sampler: PathSampler | None = None,
+    width_mode: str = "bcnet",
     **overrides: object,
 ) -> SupernetTrainer:
     torch.manual_seed(0)
-    supernet = SuperSupernet(space)
+    supernet = SuperSupernet(space, width_mode=width_mode)
     batches = ShuffledBatches(synthetic_images(128, side=16, seed=0), 8, seed=1)
     options: dict[str, object] = {
         "lr": 0.05, "warmup": 2, "checkpoint_every": 3, "log_every": 1, "seed": 3, "progress": False,
@@ -83,9 +87,95 @@ def test_no_weight_decay_on_bn_and_bias(tiny_space: SearchSpace) -> None:
     assert all(p.ndim == 1 for p in groups[1]["params"])
 
 
-def test_bcnet_alternates_sides() -> None:
-    assert [train_side("bcnet", i) for i in range(4)] == ["left", "right", "left", "right"]
-    assert {train_side("left", i) for i in range(4)} == {"left"}
+def test_sides_per_step_of_each_width_mode() -> None:
+    assert {train_sides("bcnet", i) for i in range(4)} == {("left", "right")}
+    assert [train_sides("bcnet_alternate", i) for i in range(4)] == [
+        ("left",), ("right",), ("left",), ("right",),
+    ]  # fmt: skip
+    assert {train_sides("left", i) for i in range(4)} == {("left",)}
+    with pytest.raises(ValueError, match=r"width_mode 'bcnet2' not in \{bcnet, bcnet_alternate"):
+        train_sides("bcnet2", 0)
+
+
+def _grad_rows(trainer: SupernetTrainer) -> list[int]:
+    """The stem output channels that got a gradient in the last step."""
+    grad = trainer.supernet.stem_conv.weight.grad
+    assert grad is not None
+    return torch.nonzero(grad.abs().sum((1, 2, 3))).flatten().tolist()
+
+
+@pytest.mark.parametrize(
+    ("width_mode", "expected"),
+    [
+        # smallest path, w = 1: the stem is 8 of 22 (bcnet) or 14 channels wide
+        ("bcnet", [list(range(8)) + list(range(14, 22))] * 2),  # both sides, every step
+        ("bcnet_alternate", [list(range(8)), list(range(6, 14))]),  # left, then right
+        ("left", [list(range(8))] * 2),
+    ],
+)
+def test_channels_that_receive_gradients_per_step(
+    tiny_space: SearchSpace, tmp_path: FilePath, width_mode: str, expected: list[list[int]]
+) -> None:
+    sampler = FixedSampler(Path(tiny_space.smallest_arch()))
+    trainer = _trainer(tiny_space, tmp_path, 2, sampler, width_mode=width_mode)
+    batches = iter(trainer.batches)
+    for rows in expected:
+        trainer.step(*next(batches))
+        assert _grad_rows(trainer) == rows
+
+
+def test_bcnet_step_is_the_mean_loss_of_both_sides(
+    tiny_space: SearchSpace, tmp_path: FilePath
+) -> None:
+    """BCNet's objective (and the official trainer's two passes of loss / 2 each)."""
+    path = random_paths(tiny_space, 1, seed=2)[0]
+    trainer = _trainer(tiny_space, tmp_path, 1, FixedSampler(path), label_smoothing=0.0)
+    images, labels = next(iter(trainer.batches))
+    reference = copy.deepcopy(trainer.supernet).train()
+    losses = []
+    for side in ("left", "right"):
+        reference.set_active(path, side)
+        losses.append(torch.nn.functional.cross_entropy(reference(images), labels))
+    (0.5 * (losses[0] + losses[1])).backward()
+    loss, _ = trainer.step(images, labels)
+    torch.testing.assert_close(loss, 0.5 * (losses[0] + losses[1]).detach())
+    for (name, mine), theirs in zip(
+        trainer.supernet.named_parameters(), reference.parameters(), strict=True
+    ):
+        assert (mine.grad is None) == (theirs.grad is None), name
+        if mine.grad is not None:
+            torch.testing.assert_close(mine.grad, theirs.grad, rtol=1e-4, atol=1e-6)
+
+
+def _as_revision_1(file: FilePath) -> None:
+    """Rewrite a checkpoint as the releases before the rename wrote a bcnet_alternate run."""
+    payload = torch.load(file, weights_only=True)
+    assert payload["width_mode"] == "bcnet_alternate" and payload["width_modes_revision"] == 2
+    payload["width_mode"] = "bcnet"
+    del payload["width_modes_revision"]
+    torch.save(payload, file)
+
+
+def test_old_bcnet_checkpoint_loads_as_bcnet_alternate(
+    tiny_space: SearchSpace, tmp_path: FilePath
+) -> None:
+    _trainer(tiny_space, tmp_path, 2, width_mode="bcnet_alternate").run()
+    file = tmp_path / "checkpoint.pt"
+    _as_revision_1(file)
+    payload = torch.load(file, weights_only=True)
+    assert checkpoint_width_mode(payload) == "bcnet_alternate"
+    assert checkpoint_width_mode({**payload, "width_modes_revision": 2}) == "bcnet"
+    loaded = load_checkpoint_supernet(str(file), "fmnist")
+    assert loaded.width_mode == "bcnet_alternate" and loaded.stem_conv.max_out_chs == 14
+    with pytest.raises(
+        CheckpointError,
+        match=r"width_mode 'bcnet_alternate' \(saved as 'bcnet' before that name meant the "
+        r"official BCNet\), this run 'bcnet'; train with width_mode 'bcnet_alternate'",
+    ):
+        _trainer(tiny_space, tmp_path, 4).run()
+    result = _trainer(tiny_space, tmp_path, 4, width_mode="bcnet_alternate").run()
+    assert result.resumed_from == 2 and result.iterations == 4
+    assert torch.load(file, weights_only=True)["width_modes_revision"] == 2
 
 
 def test_training_reduces_loss_and_writes_metrics(

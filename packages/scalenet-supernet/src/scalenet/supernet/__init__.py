@@ -21,7 +21,7 @@ from scalenet.supernet.export import (
     export_onnx,
     export_torchscript,
 )
-from scalenet.supernet.model import WIDTH_MODES, ActiveNetwork, SuperSupernet
+from scalenet.supernet.model import WIDTH_MODES, ActiveNetwork, SuperSupernet, channel_capacity
 from scalenet.supernet.ops import channel_slice, kernel_slice
 from scalenet.supernet.retrain import (
     RetrainConfig,
@@ -35,6 +35,7 @@ from scalenet.supernet.static import (
     BilateralAverage,
     StaticNet,
     build_static,
+    combine_sides,
     load_static,
     save_static,
 )
@@ -43,7 +44,8 @@ from scalenet.supernet.trainer import (
     SupernetTrainer,
     TrainConfig,
     TrainResult,
-    train_side,
+    checkpoint_width_mode,
+    train_sides,
 )
 from scalenet.supernet.zoo import PRESETS, create_model, finetune, resolve_path
 
@@ -70,7 +72,10 @@ __all__ = [
     "arch_def",
     "block_string",
     "build_static",
+    "channel_capacity",
     "channel_slice",
+    "checkpoint_width_mode",
+    "combine_sides",
     "cpu_latency_ms",
     "create_model",
     "evaluate_model",
@@ -83,5 +88,5 @@ __all__ = [
     "resolve_path",
     "save_static",
     "top1",
-    "train_side",
+    "train_sides",
 ]

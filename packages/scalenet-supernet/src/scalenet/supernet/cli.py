@@ -33,7 +33,12 @@ from scalenet.supernet.engine import CheckpointError, NonFiniteError, init_distr
 from scalenet.supernet.evaluate import SupernetEvaluator
 from scalenet.supernet.model import WIDTH_MODES, SuperSupernet
 from scalenet.supernet.static import save_static
-from scalenet.supernet.trainer import CHECKPOINT_KIND, SupernetTrainer, TrainConfig
+from scalenet.supernet.trainer import (
+    CHECKPOINT_KIND,
+    SupernetTrainer,
+    TrainConfig,
+    checkpoint_width_mode,
+)
 
 __all__ = ["load_checkpoint_supernet", "main", "split_fashion_mnist"]
 
@@ -48,6 +53,10 @@ def split_fashion_mnist(root: str, per_class: int, seed: int) -> tuple[ImageSet,
 def load_checkpoint_supernet(file: str, space_name: str | None = None) -> SuperSupernet:
     """A :class:`SuperSupernet` with the weights of a training checkpoint.
 
+    The width mode is the checkpoint's, in today's names (:func:`~.trainer.checkpoint_width_mode`:
+    a ``bcnet`` checkpoint written before that name meant the official BCNet loads as
+    ``bcnet_alternate``).
+
     Raises:
         CheckpointError: If the file is unreadable or not a supernet checkpoint.
     """
@@ -55,7 +64,7 @@ def load_checkpoint_supernet(file: str, space_name: str | None = None) -> SuperS
 
     payload = Checkpointer(file, CHECKPOINT_KIND).load()
     space = load_space(space_name or payload["space"])
-    supernet = SuperSupernet(space, width_mode=payload["width_mode"])
+    supernet = SuperSupernet(space, width_mode=checkpoint_width_mode(payload))
     supernet.load_state_dict(payload["model"])
     return supernet
 
@@ -66,6 +75,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="capacity of a space's super-supernet")
     info.add_argument("--space", default="fmnist")
+    info.add_argument("--width-mode", default="bcnet", choices=WIDTH_MODES)
     info.add_argument("--json", action="store_true")
 
     train = commands.add_parser("train", help="train on Fashion-MNIST (resumes from OUT)")
@@ -109,10 +119,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _cmd_info(args: argparse.Namespace) -> dict[str, Any]:
     space = load_space(args.space)
-    net = SuperSupernet(space)
+    net = SuperSupernet(space, width_mode=args.width_mode)
     stages: list[Any] = list(net.stages)
     return {
         "space": space.name,
+        "width_mode": net.width_mode,
         "slots_per_stage": [len(stage) for stage in stages],
         "stage_out_chs": [stage[0].max_out_chs for stage in stages],
         "stem_chs": net.stem_conv.max_out_chs,

@@ -26,6 +26,7 @@ from torch import Tensor
 from scalenet.space import BaseArch, Path, Scaling
 from scalenet.supernet.model import SuperSupernet
 from scalenet.supernet.ops import DynamicBatchNorm2d
+from scalenet.supernet.static import combine_sides
 
 __all__ = ["SupernetEvaluator", "recalibrate_bn", "top1"]
 
@@ -99,8 +100,9 @@ class SupernetEvaluator:
         val_batches: Mini-val batches (or a tensor pair).
         recalib_batches: Number of recalibration batches.
         batch_size: Batch size when tensor pairs are given.
-        side: ``left``, ``right`` or ``both`` (mean logits of both sides, each recalibrated on its
-            own); None takes the supernet's ``eval_side``.
+        side: ``left``, ``right`` or ``both`` (the logits of both sides summed, as the official
+            tester does, each side recalibrated on its own); None takes the supernet's
+            ``eval_side``.
 
     Example:
         >>> evaluator = SupernetEvaluator(net, train_batches, val_batches, recalib_batches=10)
@@ -161,7 +163,7 @@ class SupernetEvaluator:
                 recalibrate_bn(supernet, self.train_batches, self.recalib_batches)
                 supernet.eval()
                 logits, labels = _logits(supernet, self.val_batches)
-                summed = logits if summed is None else summed + logits
+                summed = logits if summed is None else combine_sides(summed, logits)
             assert summed is not None and labels is not None
             return top1(summed, labels)
         finally:

@@ -3,8 +3,10 @@
 Sizing (from the space and its scaling space, DESIGN.md "Super-supernet"):
 
 * every stage holds ``ceil(n_max * d_max)`` block slots (eq. 14 at the largest depth);
-* every channel dimension holds ``ceil(c * w_max)`` channels (eq. 15 at the largest width), the
-  hidden width ``in * e_max``, the SE squeeze ``max(1, int(0.25 * in))`` of the largest input;
+* every channel dimension holds ``ceil(c * w_max)`` channels (eq. 15 at the largest width) in
+  ``left`` and ``bcnet_alternate`` mode, ``ceil(c * w_max) + c`` in ``bcnet`` mode (the official
+  code's enlarged super-supernet, :func:`channel_capacity`); the hidden width holds
+  ``in * e_max`` of that input capacity, the SE squeeze ``max(1, int(0.25 * in))`` of it;
 * every depthwise conv holds the largest kernel; smaller ones are centre crops.
 
 A path activates (:meth:`SuperSupernet.set_active`) a prefix of block slots per stage and a slice
@@ -33,20 +35,57 @@ from scalenet.supernet.ops import (
     Side,
     make_activation,
 )
-from scalenet.supernet.static import BilateralAverage, StaticNet, build_static, resize_to
+from scalenet.supernet.static import (
+    BilateralAverage,
+    StaticNet,
+    build_static,
+    combine_sides,
+    resize_to,
+)
 
 __all__ = [
+    "BILATERAL_MODES",
+    "EVAL_SIDES",
     "WIDTH_MODES",
     "ActiveNetwork",
     "DynamicMBConv",
     "EvalSide",
     "SuperSupernet",
     "WidthMode",
+    "channel_capacity",
+    "check_width_mode",
 ]
 
-WidthMode = Literal["bcnet", "left"]
+WidthMode = Literal["bcnet", "bcnet_alternate", "left"]
 EvalSide = Literal["left", "right", "both"]
-WIDTH_MODES: tuple[str, ...] = ("bcnet", "left")
+#: ``bcnet``: BCNet as the paper and the official code (enlarged capacity, both sides every step);
+#: ``bcnet_alternate``: this package's release 0.1-0.2 ``bcnet`` (capacity ``ceil(c * w_max)``,
+#: one side per step, left and right alternating); ``left``: OFA/AutoSlim slicing.
+WIDTH_MODES: tuple[str, ...] = ("bcnet", "bcnet_alternate", "left")
+#: The width modes whose networks have a right side (and so ``right``/``both`` evaluation).
+BILATERAL_MODES: tuple[str, ...] = ("bcnet", "bcnet_alternate")
+EVAL_SIDES: tuple[str, ...] = ("left", "right", "both")
+
+
+def check_width_mode(width_mode: str) -> None:
+    """Raise ValueError naming the field and the allowed values if ``width_mode`` is unknown."""
+    if width_mode not in WIDTH_MODES:
+        raise ValueError(f"width_mode {width_mode!r} not in {{{', '.join(WIDTH_MODES)}}}")
+
+
+def channel_capacity(base_chs: int, max_width_coef: float, width_mode: str) -> int:
+    """Channels the supernet holds for a dimension of ``base_chs`` base channels.
+
+    ``left`` and ``bcnet_alternate``: ``ceil(c * w_max)``, the widest path (eq. 15). ``bcnet``:
+    ``ceil(c * w_max) + c``, as the official super-supernet (``oup * max multiplier + oup_base``
+    in its model initializer, BCNetV2's enlarged supernet): the left and right slices of a width
+    ``a`` in ``[c, ceil(c * w_max)]`` then never reach the other side's outer ``c`` channels,
+    and with every width equally likely each channel is in exactly one of the two slices on
+    average (measured for the shipped samplers in docs/supernet.md, "Channel share").
+    """
+    check_width_mode(width_mode)
+    widest = scale_ceil(base_chs, max_width_coef)
+    return widest + base_chs if width_mode == "bcnet" else widest
 
 
 @dataclass(frozen=True)
@@ -55,7 +94,7 @@ class ActiveNetwork:
 
     Attributes:
         path: The active path.
-        side: Channel side(s): ``left``, ``right`` or ``both`` (mean logits of both sides).
+        side: Channel side(s): ``left``, ``right`` or ``both`` (the sum of both sides' logits).
         resolution: Input side in pixels.
         stem: The stem layer.
         blocks: Per stage, the layers of the active block slots (a prefix of the slots).
@@ -162,10 +201,14 @@ class SuperSupernet(nn.Module):
 
     Args:
         space: The search space; its ``scaling`` gives the largest depth and width coefficients.
-        width_mode: ``bcnet`` (bilateral coupling, the official default) or ``left`` (OFA).
-        eval_side: Side used when :meth:`set_active` gets no side: ``both`` (mean logits of the
-            left and right networks, as BCNet's official code evaluates), ``left`` or ``right``.
-            Defaults to ``both`` for ``bcnet`` and ``left`` for ``left``.
+        width_mode: ``bcnet`` (BCNet as the paper and the official code: enlarged capacity,
+            :func:`channel_capacity`; the trainer trains both sides every step),
+            ``bcnet_alternate`` (capacity ``ceil(c * w_max)``, one side per step, alternating)
+            or ``left`` (OFA/AutoSlim). See :data:`WIDTH_MODES`.
+        eval_side: Side used when :meth:`set_active` gets no side: ``both`` (the sum of the
+            logits of the left and the right network, as the official tester combines them),
+            ``left`` or ``right``. Defaults to ``both`` for the bilateral modes and ``left`` for
+            ``left``.
         se_activation: Activation inside SE modules.
 
     Example:
@@ -184,11 +227,10 @@ class SuperSupernet(nn.Module):
         se_activation: str = "relu",
     ) -> None:
         super().__init__()
-        if width_mode not in WIDTH_MODES:
-            raise ValueError(f"width_mode {width_mode!r} not in {{{', '.join(WIDTH_MODES)}}}")
+        check_width_mode(width_mode)
         if eval_side is None:
-            eval_side = "both" if width_mode == "bcnet" else "left"
-        self._check_side(width_mode, eval_side)
+            eval_side = "both" if width_mode in BILATERAL_MODES else "left"
+        self._check_side(width_mode, eval_side, "eval_side")
         self.space = space
         self.width_mode: WidthMode = width_mode  # type: ignore[assignment]
         self.eval_side: EvalSide = eval_side  # type: ignore[assignment]
@@ -196,7 +238,7 @@ class SuperSupernet(nn.Module):
         self.max_depth_coef = max(space.scaling.union("depth"))
         self.max_width_coef = max(space.scaling.union("width"))
 
-        stem_chs = scale_ceil(space.stem_chs, self.max_width_coef)
+        stem_chs = channel_capacity(space.stem_chs, self.max_width_coef, width_mode)
         self.stem_conv = DynamicConv2d(space.in_chs, stem_chs, 3, space.stem_stride)
         self.stem_bn = DynamicBatchNorm2d(stem_chs)
         self.act = make_activation(space.activation)
@@ -204,7 +246,7 @@ class SuperSupernet(nn.Module):
         blocks_per_stage: list[list[DynamicMBConv]] = []
         in_chs = stem_chs
         for choices in space.stages:
-            out_chs = scale_ceil(choices.out_chs, self.max_width_coef)
+            out_chs = channel_capacity(choices.out_chs, self.max_width_coef, width_mode)
             slots = scale_ceil(choices.max_depth, self.max_depth_coef)
             blocks: list[DynamicMBConv] = []
             for slot in range(slots):
@@ -237,11 +279,11 @@ class SuperSupernet(nn.Module):
         self._active: ActiveNetwork | None = None
 
     @staticmethod
-    def _check_side(width_mode: str, side: str) -> None:
-        allowed = ("left", "right", "both") if width_mode == "bcnet" else ("left",)
+    def _check_side(width_mode: str, side: str, field: str = "side") -> None:
+        allowed = EVAL_SIDES if width_mode in BILATERAL_MODES else ("left",)
         if side not in allowed:
             raise ValueError(
-                f"side {side!r} not in {{{', '.join(allowed)}}} (width_mode {width_mode!r})"
+                f"{field} {side!r} not in {{{', '.join(allowed)}}} (width_mode {width_mode!r})"
             )
 
     @property
@@ -293,8 +335,9 @@ class SuperSupernet(nn.Module):
 
         Args:
             path: The path (or its string form).
-            side: Channel side: ``left`` or ``right`` (training alternates them in ``bcnet``
-                mode), ``both`` for the mean of both sides; None takes :attr:`eval_side`.
+            side: Channel side: ``left`` or ``right`` (the trainer takes both in turn within a
+                step in ``bcnet`` mode, one per step in ``bcnet_alternate`` mode), ``both`` for
+                the sum of both sides' logits; None takes :attr:`eval_side`.
         """
         self._active = self.configure(path, side)
         return self._active
@@ -310,8 +353,8 @@ class SuperSupernet(nn.Module):
             # would otherwise reorder every activation (docs/running.md, "CPU performance").
             x = x.contiguous(memory_format=torch.channels_last)
         if active.side == "both":
-            return 0.5 * (
-                self._forward_side(x, active, "left") + self._forward_side(x, active, "right")
+            return combine_sides(
+                self._forward_side(x, active, "left"), self._forward_side(x, active, "right")
             )
         return self._forward_side(x, active, active.side)
 
@@ -332,7 +375,8 @@ class SuperSupernet(nn.Module):
         """A standalone static network of ``path`` holding copies of the inherited weights.
 
         In eval mode its logits equal the supernet's for the same path and side. With
-        ``side='both'`` it is a :class:`BilateralAverage` of the left and right networks.
+        ``side='both'`` it is a :class:`BilateralAverage` of the left and right networks (their
+        logits summed, :func:`~scalenet.supernet.static.combine_sides`).
 
         Args:
             path: The path (or its string form).

@@ -7,8 +7,10 @@ configuration as arguments, so a module never changes its own state while runnin
 Channel slices come in two sides (:func:`channel_slice`):
 
 * ``left``: channels ``[0, c)`` (OFA / AutoSlim);
-* ``right``: channels ``[C - c, C)``; BCNet's bilateral coupling alternates left and right so
-  that every channel of the capacity ``C`` is trained equally often.
+* ``right``: channels ``[C - c, C)``; BCNet's bilateral coupling trains both, so that a channel
+  near one edge, rarely in a left slice, is in every right slice. How evenly the channels are
+  then trained depends on the capacity and the widths sampled: docs/supernet.md, "Channel share"
+  (with ``C = ceil(c * w_max)`` the edge channels get about half the steps of the middle ones).
 
 Kernels: a 7x7 depthwise weight serves 5x5 and 3x3 as its centre crops.
 """

@@ -31,6 +31,7 @@ __all__ = [
     "SqueezeExcite",
     "StaticNet",
     "build_static",
+    "combine_sides",
     "load_static",
     "resize_to",
     "save_static",
@@ -166,8 +167,21 @@ class StaticNet(nn.Sequential):
         self.resolution = network.resolution
 
 
+def combine_sides(left: Tensor, right: Tensor) -> Tensor:
+    """BCNet's evaluation of a path: the logits of its left and right networks, summed.
+
+    The official tester adds the logits of its two passes (one per side); the sum has the
+    argmax of the mean, so top-1 is the same either way, but softmax probabilities are those of
+    the sum (twice the mean's logits).
+    """
+    return left + right
+
+
 class BilateralAverage(nn.Module):
-    """BCNet evaluation as a static module: the mean logits of the left and right networks."""
+    """BCNet evaluation as a static module: the logits of the left and right networks, summed.
+
+    (The name is kept from releases that took the mean; the argmax, so top-1, is the same.)
+    """
 
     def __init__(self, left: StaticNet, right: StaticNet) -> None:
         super().__init__()
@@ -178,8 +192,8 @@ class BilateralAverage(nn.Module):
         self.resolution = left.resolution
 
     def forward(self, x: Tensor) -> Tensor:
-        """Average the logits of both sides."""
-        return 0.5 * (self.left(x) + self.right(x))
+        """The summed logits of both sides (:func:`combine_sides`)."""
+        return combine_sides(self.left(x), self.right(x))
 
 
 def build_static(

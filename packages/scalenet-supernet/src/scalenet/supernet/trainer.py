@@ -1,8 +1,11 @@
 """Super-supernet training: one sampled path per batch (DESIGN.md "Super-supernet").
 
 Each step draws a path from the sampler with a generator seeded identically on every rank (so
-all DDP ranks activate the same path without communication), activates it (``bcnet``: left and
-right channel sides alternate step by step), resizes the batch to the path's resolution and takes
+all DDP ranks activate the same path without communication), activates it on the step's channel
+sides (:func:`train_sides`: ``bcnet`` trains the left and then the right network of the path in
+one step, a forward and backward pass each with half the loss, as BCNet's objective and the
+official trainer with ``asyn: False``; ``bcnet_alternate`` one side per step, left on even and
+right on odd steps; ``left`` the left side), resizes the batch to the path's resolution and takes
 one SGD step. The optimizer is SGD (momentum 0.9, Nesterov) with weight decay on weights only,
 the lr rises linearly then follows a cosine (:func:`scalenet.supernet.engine.warmup_cosine`), the
 loss is label-smoothed cross-entropy, autocast uses bf16 on GPU (optional on CPU). The model and
@@ -22,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path as FilePath
@@ -35,6 +38,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from scalenet.space import Path
 from scalenet.supernet.engine import (
+    CheckpointError,
     DistContext,
     LoopConfig,
     LoopResult,
@@ -49,19 +53,22 @@ from scalenet.supernet.engine import (
     restore_rng,
     warmup_cosine,
 )
-from scalenet.supernet.model import SuperSupernet
+from scalenet.supernet.model import SuperSupernet, check_width_mode
+from scalenet.supernet.ops import SIDES, Side
 
 __all__ = [
     "AMP_MODES",
     "CHECKPOINT_KIND",
     "GRADIENT_SYNCS",
     "KILL_ENV",
+    "WIDTH_MODES_REVISION",
     "PathSampler",
     "ResumableBatches",
     "SupernetTrainer",
     "TrainConfig",
     "TrainResult",
-    "train_side",
+    "checkpoint_width_mode",
+    "train_sides",
 ]
 
 CHECKPOINT_KIND = "supernet"
@@ -69,6 +76,10 @@ AMP_MODES = ("auto", "bf16", "off")
 GRADIENT_SYNCS = ("auto", "allreduce", "ddp")
 #: Test hook: the process sends itself SIGKILL right after this iteration (resume tests).
 KILL_ENV = "SCALENET_SUPERNET_SIGKILL_AT"
+#: Meaning of the width-mode names a checkpoint records (its ``width_modes_revision``): 2 since
+#: ``bcnet`` became the official BCNet; checkpoints without the field are of revision 1, whose
+#: ``bcnet`` is today's ``bcnet_alternate`` (same weights layout).
+WIDTH_MODES_REVISION = 2
 
 
 @runtime_checkable
@@ -143,11 +154,35 @@ class TrainResult(LoopResult):
     """What a finished supernet run reports (the fields of :class:`~.engine.LoopResult`)."""
 
 
-def train_side(width_mode: str, iteration: int) -> str:
-    """The channel side trained at ``iteration``: BCNet alternates left and right."""
-    if width_mode == "left":
-        return "left"
-    return "left" if iteration % 2 == 0 else "right"
+def train_sides(width_mode: str, iteration: int) -> tuple[Side, ...]:
+    """The channel sides trained, in order, by the step at ``iteration``.
+
+    ``bcnet``: ``("left", "right")`` every step (BCNet's loss is the mean of both sides');
+    ``bcnet_alternate``: ``("left",)`` on even and ``("right",)`` on odd iterations; ``left``:
+    ``("left",)``.
+
+    Raises:
+        ValueError: If ``width_mode`` is not one of :data:`~.model.WIDTH_MODES`.
+    """
+    check_width_mode(width_mode)
+    if width_mode == "bcnet":
+        return SIDES
+    if width_mode == "bcnet_alternate":
+        return (SIDES[iteration % 2],)
+    return ("left",)
+
+
+def checkpoint_width_mode(payload: Mapping[str, Any]) -> str:
+    """The width mode a supernet checkpoint was trained in, in today's names.
+
+    A checkpoint of revision 1 (no ``width_modes_revision``: written before ``bcnet`` meant the
+    official BCNet) that says ``bcnet`` was trained by what is now ``bcnet_alternate`` (same
+    weight shapes); it loads as that mode.
+    """
+    mode = str(payload["width_mode"])
+    if payload.get("width_modes_revision", 1) < 2 and mode == "bcnet":
+        return "bcnet_alternate"
+    return mode
 
 
 class SupernetTrainer:
@@ -237,6 +272,7 @@ class SupernetTrainer:
             "data": batches_state(self.batches),
             "space": self.supernet.space.name,
             "width_mode": self.supernet.width_mode,
+            "width_modes_revision": WIDTH_MODES_REVISION,
             "config": json.dumps(asdict(self.config)),
         }
 
@@ -252,32 +288,54 @@ class SupernetTrainer:
         """
 
         def restore(payload: dict[str, Any]) -> None:
+            mine, theirs = self.supernet.width_mode, checkpoint_width_mode(payload)
+            if theirs != mine:
+                renamed = " (saved as 'bcnet' before that name meant the official BCNet)"
+                raise CheckpointError(
+                    f"checkpoint has width_mode {theirs!r}"
+                    f"{renamed if payload['width_mode'] != theirs else ''}, this run {mine!r}; "
+                    f"train with width_mode {theirs!r} to resume it"
+                )
             self.supernet.load_state_dict(payload["model"])
             self.optimizer.load_state_dict(payload["optimizer"])
             self.scheduler.load_state_dict(payload["scheduler"])
             restore_rng(payload["rng"], {"path": self.path_rng})
 
-        identity = {"space": self.supernet.space.name, "width_mode": self.supernet.width_mode}
+        # The width mode is checked by restore: a checkpoint's name may be of revision 1.
+        identity = {"space": self.supernet.space.name}
         return self.loop.load(restore, identity=identity, batches=self.batches)
 
     # -- training --------------------------------------------------------------------------------
 
     def step(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Path]:
-        """One optimizer step on a freshly sampled path; returns the detached loss and the path."""
+        """One optimizer step on a freshly sampled path; returns the detached loss and the path.
+
+        The loss is the mean over the step's sides (:func:`train_sides`); each side has its own
+        forward and backward pass (the gradients add up before the one optimizer step).
+        """
         iteration = self.iteration
         path = self.sampler.sample(self.path_rng)
-        self.supernet.set_active(path, train_side(self.supernet.width_mode, iteration))
+        sides = train_sides(self.supernet.width_mode, iteration)
         device = self.context.device
         images = images.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         autocast = torch.autocast(device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
-        with autocast:
-            logits = self.model(images)
-            loss = self.criterion(logits.float(), labels)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss = torch.zeros((), device=device)
+        for index, side in enumerate(sides):
+            self.supernet.set_active(path, side)
+            # DDP reduces once, in the last side's backward: both sides use the same parameters
+            # (slices of them), so the unused-parameter search of the last pass holds for all.
+            last = index == len(sides) - 1
+            no_sync = isinstance(self.model, DistributedDataParallel) and not last
+            with self.model.no_sync() if no_sync else nullcontext():  # type: ignore[operator]
+                with autocast:
+                    logits = self.model(images)
+                    side_loss = self.criterion(logits.float(), labels) / len(sides)
+                side_loss.backward()
+            loss = loss + side_loss.detach()
         if self.allreduce:
             allreduce_gradients(self.supernet.parameters(), self.context)
         max_norm = self.config.max_grad_norm if self.config.max_grad_norm else float("inf")
