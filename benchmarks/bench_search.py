@@ -27,9 +27,10 @@ def main() -> None:
     config = MCEAConfig(population=50, generations=40, iterations=8, initial_bases=20, seed=0)
     runs = {}
     for name, cfg, on_disk in (
-        ("full_T8_memory", MCEAConfig(**{**config.to_json(), "early_stop": False}), False),
-        ("full_T8_state_on_disk", MCEAConfig(**{**config.to_json(), "early_stop": False}), True),
-        ("early_stop_state_on_disk", config, True),
+        ("full_T8_memory", config, False),  # the defaults: all T iterations, no carry_base
+        ("full_T8_state_on_disk", config, True),
+        ("early_stop_state_on_disk", MCEAConfig(**{**config.to_json(), "early_stop": True}), True),
+        ("carry_base_T8_memory", MCEAConfig(**{**config.to_json(), "carry_base": True}), False),
     ):
         with tempfile.TemporaryDirectory() as folder:
             start = time.perf_counter()

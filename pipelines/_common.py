@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import resource
@@ -61,7 +62,7 @@ SCHEMAS: dict[str, Schema] = {
         "seed": int,
         "num_workers": int,
     },
-    "budgets": {"samples": int, "seed": int},
+    "budgets": {"samples": int, "seed": int, "explicit": (list, type(None))},
     "sampling": {"paths": int, "seed": int, "stage_weights": (str, list)},
     "train_supernet": {
         "iterations": int,
@@ -86,6 +87,9 @@ SCHEMAS: dict[str, Schema] = {
         "iterations": int,
         "initial_bases": int,
         "seed": int,
+        "objective": str,
+        "early_stop": bool,
+        "carry_base": bool,
     },
     "rank": {"paths": int, "seed": int},
     "generalize": {"function": str, "stages": int, "project": str},
@@ -119,13 +123,17 @@ SCHEMAS: dict[str, Schema] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "prepare.dataset": ("fmnist", "imagefolder"),
     "prepare.image_format": ("jpeg", "raw"),
-    "train_supernet.width_mode": ("bcnet", "left"),
+    "train_supernet.width_mode": ("bcnet", "bcnet_alternate", "left"),
     "train_supernet.eval_side": ("left", "right", "both"),
     "search.evaluator": ("supernet", "analytic"),
+    "search.objective": ("mean", "per_stage"),
     "generalize.function": ("linear", "squared", "power", "exponential", "geometric"),
     "generalize.project": ("rw", "r", "all", "none"),
 }
 
+
+#: Keys a section may leave out, with the value they then take (params.yaml predates them).
+OPTIONAL: dict[str, Any] = {"budgets.explicit": None}
 
 #: Smallest allowed value of numeric keys (None values are not checked).
 MINIMUM: dict[str, float] = {
@@ -185,10 +193,12 @@ def check_section(path: str, section: str, values: Any, schema: Schema) -> None:
             f"{path}: unknown key(s) {', '.join(f'{section}.{key}' for key in unknown)}; "
             f"allowed: {', '.join(sorted(schema))}"
         )
-    missing = sorted(set(schema) - set(values))
+    missing = sorted(key for key in set(schema) - set(values) if f"{section}.{key}" not in OPTIONAL)
     if missing:
         fail(f"{path}: missing key(s) {', '.join(f'{section}.{key}' for key in missing)}")
     for key, kind in schema.items():
+        if key not in values:
+            continue  # an optional key left out (OPTIONAL)
         value = values[key]
         allows_bool = kind is bool or (isinstance(kind, tuple) and bool in kind)
         if (isinstance(value, bool) and not allows_bool) or not isinstance(value, kind):
@@ -226,6 +236,16 @@ def check_params(path: str) -> dict[str, Any]:
         )
     for section, schema in SCHEMAS.items():
         check_section(path, section, data.get(section), schema)
+    explicit = data["budgets"].get("explicit")
+    if explicit is not None and not (
+        explicit
+        and all(isinstance(f, int) and not isinstance(f, bool) and f > 0 for f in explicit)
+        and all(low < high for low, high in itertools.pairwise(explicit))
+    ):
+        fail(
+            f"{path}: budgets.explicit must list increasing positive FLOPs counts (ints) "
+            f"f_0, f_1, ... or be null, got {explicit!r}"
+        )
     stages, largest = data["retrain"]["stages"], data["generalize"]["stages"]
     if not stages or not all(
         isinstance(j, int) and not isinstance(j, bool) and 0 <= j <= largest for j in stages
@@ -248,12 +268,16 @@ def load_params(path: str, section: str, schema: Schema | None = None) -> dict[s
     """Section ``section`` of the checked params file, plus the top-level ``space``, ``loader``.
 
     The whole file is checked (:func:`check_params`): a typo in any key fails at once, naming
-    the key and the allowed ones. ``schema`` checks a section that :data:`SCHEMAS` lacks.
+    the key and the allowed ones. ``schema`` checks a section that :data:`SCHEMAS` lacks. Keys of
+    :data:`OPTIONAL` the file leaves out take their default.
     """
     data = check_params(path)
     if section not in SCHEMAS:
         check_section(path, section, data.get(section), schema or {})
     result = dict(data[section])
+    for name, default in OPTIONAL.items():
+        if name.startswith(f"{section}."):
+            result.setdefault(name.split(".", 1)[1], default)
     result["space"] = data["space"]
     result["loader"] = data.get("loader", "memory")
     return result

@@ -80,6 +80,8 @@ def main() -> None:
     budgets = Budgets.from_json(json.loads(budgets_file.read_text(encoding="utf-8")))
     try:
         searched = load_strategies(args.search)
+        # f_0..f_K: budgets.explicit (the paper's ImageNet list) or 2^j f0
+        stage_budgets = [budgets.budget(j) for j in range(generalize["stages"] + 1)]
         coeffs = CompoundCoefficients(*(float(c) for c in coefficients))
         compound = compound_family(
             space,
@@ -87,6 +89,7 @@ def main() -> None:
             generalize["stages"],
             budgets.f0,
             coeffs,
+            budgets=stage_budgets,
         )
         random = build_family(
             space,
@@ -96,6 +99,7 @@ def main() -> None:
             budgets.f0,
             function=generalize["function"],
             project=generalize["project"],
+            budgets=stage_budgets,
         )
     except ValueError as error:
         fail(str(error))

@@ -1,4 +1,9 @@
-"""DVC stage `budgets`: FLOPs budgets f_0..f_M of the space in params.yaml (a DVC metric)."""
+"""DVC stage `budgets`: FLOPs budgets f_0..f_M of the space in params.yaml (a DVC metric).
+
+``budgets.explicit`` (optional): a list of budgets f_0, f_1, ... in FLOPs (the paper's ImageNet-1k
+350e6 .. 10e9, configs/imagenet.yaml) instead of f_j = 2^j f0; absent or null keeps the 2^j rule.
+FLOPs are counted in the default (torch) convention, as every later stage counts them.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,12 @@ def main() -> None:
     params = load_params(args.params, "budgets")
     try:
         space = load_space(params["space"])
-        budgets = compute_budgets(space, samples=params["samples"], seed=params["seed"])
+        budgets = compute_budgets(
+            space,
+            samples=params["samples"],
+            seed=params["seed"],
+            explicit=params["explicit"],
+        )
     except ValueError as error:
         fail(str(error))
     write_json(args.out, {"space": space.name, **budgets.to_json()})

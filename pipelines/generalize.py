@@ -64,6 +64,7 @@ def main() -> None:
             budgets.f0,
             function=params["function"],
             project=params["project"],
+            budgets=[budgets.budget(j) for j in range(stages + 1)],  # budgets.explicit or 2^j f0
         )
         comparison = compare_functions(searched.strategies) if searched.max_stage >= 2 else []
     except (ValueError, json.JSONDecodeError) as error:

@@ -70,6 +70,9 @@ def main(cost: CostRecord) -> bool:
             iterations=params["iterations"],
             initial_bases=params["initial_bases"],
             seed=params["seed"],
+            objective=params["objective"],
+            early_stop=params["early_stop"],
+            carry_base=params["carry_base"],
         )
     except (OSError, ValueError) as error:
         fail(str(error))

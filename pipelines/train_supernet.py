@@ -36,6 +36,7 @@ from scalenet.supernet import (
     SuperSupernet,
     TrainConfig,
 )
+from scalenet.supernet.trainer import WIDTH_MODES_REVISION
 
 
 def extreme_paths(space_name: str) -> dict[str, Path]:
@@ -73,19 +74,28 @@ def main() -> None:
 def train_and_evaluate(args: argparse.Namespace, cost: CostRecord) -> None:
     """Train (or resume) the super-supernet, then evaluate the extreme paths on the mini-val."""
     params = load_params(args.params, "train_supernet")
+    # HSS draws the scaling stage with sampling.stage_weights, the weights the sampling stage
+    # simulates (uniform: the paper; grid_size: the official code); uniform sampling has none.
+    options = {}
+    if args.sampler == "hss":
+        options["stage_weights"] = load_params(args.params, "sampling")["stage_weights"]
     out = FilePath(args.out)
     fingerprint = {
         "space": params["space"],
         "sampler": args.sampler,
+        **options,
         "data": data_digest(args.data),
         **{key: params[key] for key in TRAINING_KEYS},
         # batch_size is per process: the process count decides the global batch and the shards
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        # what the width-mode names mean (revision 2: bcnet is the official BCNet); a checkpoint
+        # of the old bcnet starts over instead of being refused on resume
+        "width_modes_revision": WIDTH_MODES_REVISION,
     }
     context = join_run("train_supernet", out, fingerprint, cost)
     try:
         space = load_space(params["space"])
-        sampler = make_sampler(args.sampler, space)
+        sampler = make_sampler(args.sampler, space, **options)
         config = TrainConfig(
             iterations=params["iterations"],
             lr=float(params["lr"]),

@@ -39,6 +39,11 @@ def test_imagenet_config_has_the_paper_settings():
     search = data["search"]
     assert (search["population"], search["generations"], search["iterations"]) == (50, 40, 8)
     assert search["initial_bases"] == 20
+    assert (search["objective"], search["early_stop"], search["carry_base"]) == (
+        "mean",
+        False,
+        False,
+    )
     assert data["rank"]["paths"] == 6000
     retrain = data["retrain"]
     assert retrain["epochs"] == 300 and retrain["batch_size"] * processes == 1024
@@ -73,6 +78,8 @@ def test_a_typo_in_any_section_names_the_key(tmp_path, capsys, section):
         ("retrain", "train_images", -5, "retrain.train_images must be >= 1, got -5"),
         ("retrain", "decay_rate", 0, "retrain.decay_rate must be >= 1e-09, got 0"),
         ("search", "population", 1, "search.population must be >= 2, got 1"),
+        ("search", "objective", "sum", "search.objective 'sum' not in {mean, per_stage}"),
+        ("search", "early_stop", "no", "search.early_stop must be bool"),
         ("retrain", "stages", [0, 9], "retrain.stages must list scaling stages 0..generalize"),
         ("retrain", "stages", [], "retrain.stages must list scaling stages 0..generalize"),
         ("train_supernet", "processes", 0, "train_supernet.processes must be >= 1, got 0"),
@@ -132,3 +139,53 @@ def test_an_unknown_allocator_fails_the_torch_stage_in_one_line(tmp_path):
     assert result.stderr.strip() == (
         "train_supernet: error: SCALENET_ALLOCATOR='jemalloc' not in {tcmalloc, system}"
     )
+
+
+def test_imagenet_config_uses_the_paper_budgets():
+    data = _common.check_params(str(ROOT / "configs/imagenet.yaml"))
+    assert data["budgets"]["explicit"] == [
+        350_000_000, 800_000_000, 1_500_000_000, 3_000_000_000, 6_000_000_000, 10_000_000_000,
+    ]  # fmt: skip
+
+
+def test_budgets_explicit_is_optional_and_defaults_to_the_doubling_rule(tmp_path):
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert "explicit" not in data["budgets"]
+    assert _common.load_params(str(ROOT / "params.yaml"), "budgets")["explicit"] is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("350M", "budgets.explicit must be list or null, got '350M'"),
+        ([], "budgets.explicit must list increasing positive FLOPs counts (ints)"),
+        ([4_000_000, 3_000_000], "budgets.explicit must list increasing positive FLOPs counts"),
+        ([4e6, 8e6], "budgets.explicit must list increasing positive FLOPs counts"),
+        ([0, 8], "budgets.explicit must list increasing positive FLOPs counts"),
+    ],
+)
+def test_bad_explicit_budgets_name_the_key(tmp_path, capsys, value, expected):
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    data["budgets"]["explicit"] = value
+    assert expected in check(tmp_path, data, capsys)
+
+
+def test_budgets_stage_writes_explicit_budgets(tmp_path):
+    import subprocess
+
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    data["budgets"]["explicit"] = [5_000_000, 9_000_000, 17_000_000, 30_000_000, 60_000_000]
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "budgets.json"
+    script = ROOT / "pipelines" / "budgets.py"
+    command = [sys.executable, str(script), "--params", str(params), "--out", str(out)]
+    subprocess.run(command, check=True, capture_output=True, cwd=tmp_path)
+    written = yaml.safe_load(out.read_text())
+    assert written["f0"] == 5_000_000 and written["explicit"][-1] == 60_000_000
+    assert written["budgets"] == {"0": 5_000_000, "1": 9_000_000, "2": 17_000_000, "3": 30_000_000}
+    data["budgets"]["explicit"] = [5_000_000, 9_000_000]  # fmnist has M = 3: too few
+    params.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "explicit lists 2 budget(s), scaling stages 0..3 need at least 4" in result.stderr
