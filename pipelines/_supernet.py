@@ -247,11 +247,17 @@ def eval_batches(
 
 
 def load_evaluator(
-    checkpoint: str, data: str, train: dict[str, Any], space_name: str
+    checkpoint: str,
+    data: str,
+    train: dict[str, Any],
+    space_name: str,
+    device: torch.device | None = None,
 ) -> SupernetEvaluator:
     """The mini-val evaluator of the super-supernet saved in ``checkpoint``.
 
     Uses the prepared mini-val split in ``data``: images the super-supernet never trained on.
+    ``device``: where to evaluate (under torchrun: the rank's, from its local rank); None takes
+    the first GPU if there is one, else the CPU.
     """
     if not Path(checkpoint).is_file():
         fail(f"super-supernet checkpoint {checkpoint} does not exist (run train_supernet)")
@@ -259,7 +265,7 @@ def load_evaluator(
         supernet = load_checkpoint_supernet(checkpoint, space_name)
     except (CheckpointError, ValueError) as error:
         fail(str(error).splitlines()[0])
-    supernet.to(default_device())
+    supernet.to(default_device() if device is None else device)
     if train["channels_last"]:
         supernet.to(memory_format=torch.channels_last)
     return make_evaluator(supernet, data, train)

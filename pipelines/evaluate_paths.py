@@ -2,7 +2,8 @@
 
 The same Q paths (HSS draw, seeded by rank.seed, so every scaling stage is represented) are
 evaluated on each super-supernet: mini-val top-1 after BN recalibration. Writes one CSV row per
-path: `path,flops,accuracy`.
+path: `path,flops,accuracy`. Under torchrun every rank evaluates its share of the Q paths on its
+own device (local rank); rank 0 gathers them and writes the CSV, the same as one process writes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from _supernet import cpu_runtime, load_evaluator
 from tqdm import tqdm
 
 from scalenet.sampling import make_sampler
-from scalenet.space import count_batch, load_space
+from scalenet.space import Path, count_batch, load_space
+from scalenet.supernet.engine import distributed_map, init_distributed
 
 
 def main() -> None:
@@ -44,15 +46,26 @@ def evaluate(args: argparse.Namespace) -> None:
         params["paths"], np.random.default_rng(params["seed"])
     )
     flops = count_batch(space, sampled.batch).flops
-    evaluator = load_evaluator(args.checkpoint, args.data, train, space.name)
+    context = init_distributed("auto")
+    evaluator = load_evaluator(args.checkpoint, args.data, train, space.name, context.device)
+    paths = sampled.batch.paths(space)
+    share = len(range(context.rank, len(paths), context.world_size))  # this rank's paths
+    bar = tqdm(total=share, desc="evaluate", leave=False, disable=not context.is_main)
+
+    def score(path: Path) -> float:
+        accuracy = evaluator(path)
+        bar.update(1)
+        return accuracy
+
+    accuracies = distributed_map(context)(score, paths)
+    bar.close()
+    if not context.is_main:
+        return
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["path", "flops", "accuracy"])
-    paths = sampled.batch.paths(space)
-    for path, path_flops in tqdm(
-        list(zip(paths, flops, strict=True)), desc="evaluate", leave=False
-    ):
-        writer.writerow([path.encode(), int(path_flops), f"{evaluator(path):.4f}"])
+    for path, path_flops, accuracy in zip(paths, flops, accuracies, strict=True):
+        writer.writerow([path.encode(), int(path_flops), f"{accuracy:.4f}"])
     target = FilePath(args.out)
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_suffix(target.suffix + ".tmp")

@@ -4,6 +4,11 @@ The evaluator is chosen by `search.evaluator`: `supernet` (top-1 of paths of the
 super-supernet, through scalenet-supernet) or `analytic` (the zero-cost evaluator with a known
 optimum, scalenet.search.analytic). The search state lives in outputs/search/state/ (persisted
 by DVC), so a killed `dvc repro` resumes where it stopped.
+
+Under torchrun (`launcher`) every rank runs the same search and evaluates its share of every
+batch of paths on its own device (local rank); the accuracies are gathered, so every rank holds
+the same state, and rank 0 alone writes the state and the outputs. The result equals a
+one-process run's.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,7 +29,9 @@ from scalenet.space import Budgets, SearchSpace, load_space
 EVALUATORS = ("supernet", "analytic")
 
 
-def make_supernet_evaluator(args: argparse.Namespace, space: SearchSpace) -> Evaluator:
+def make_supernet_evaluator(
+    args: argparse.Namespace, space: SearchSpace, device: Any = None
+) -> Evaluator:
     """The super-supernet's evaluator: (BaseArch, Scaling) -> mini-val top-1 (%) of the checkpoint.
 
     Imports torch and scalenet.supernet lazily: the search package itself never depends on torch.
@@ -39,7 +47,26 @@ def make_supernet_evaluator(args: argparse.Namespace, space: SearchSpace) -> Eva
         fail("search.evaluator is 'supernet': pass --checkpoint FILE (the HSS super-supernet)")
     train = load_params(args.params, "train_supernet")
     cpu_runtime("search", 1, train["eval_threads"])
-    return load_evaluator(args.checkpoint, args.data, train, space.name)
+    return load_evaluator(args.checkpoint, args.data, train, space.name, device)
+
+
+def distributed() -> tuple[Any, Any]:
+    """Under torchrun (WORLD_SIZE > 1): the process group's context and its sharing ``map``.
+
+    Without torchrun: (None, None), and nothing imports torch (the analytic evaluator needs none).
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return None, None
+    from scalenet.supernet.engine import distributed_map, init_distributed
+
+    context = init_distributed("auto")
+    return context, distributed_map(context)
+
+
+def barrier(context: Any) -> None:
+    """Wait for every rank (nothing without a process group)."""
+    if context is not None:
+        context.barrier()
 
 
 def _sha256(file: str) -> str:
@@ -76,10 +103,12 @@ def main(cost: CostRecord) -> bool:
         )
     except (OSError, ValueError) as error:
         fail(str(error))
+    context, map_fn = distributed()
     if params["evaluator"] == "analytic":
         evaluator: Evaluator = make_analytic(space, budgets)
     else:
-        evaluator = make_supernet_evaluator(args, space)
+        evaluator = make_supernet_evaluator(args, space, context.device if context else None)
+    main_rank = context is None or context.is_main
     out = Path(args.out)
     state_dir = out / "state"
     # The cached accuracies belong to one super-supernet and one mini-val set: a new checkpoint
@@ -95,7 +124,7 @@ def main(cost: CostRecord) -> bool:
     def search() -> Any:
         return MCEA(
             space, budgets, evaluator, config, out_dir=str(state_dir), fingerprint=fingerprint,
-            progress=True,
+            map_fn=map_fn, progress=main_rank, writer=main_rank,
         ).run()  # fmt: skip
 
     resumed = (state_dir / "state.json").is_file()
@@ -105,14 +134,19 @@ def main(cost: CostRecord) -> bool:
     except ValueError as error:
         if "different search" not in str(error):
             fail(str(error))
-        print(f"search: parameters changed, starting over ({state_dir} removed)")
-        shutil.rmtree(state_dir)
+        barrier(context)  # every rank has read the old state before rank 0 removes it
+        if main_rank:
+            print(f"search: parameters changed, starting over ({state_dir} removed)")
+            shutil.rmtree(state_dir)
+        barrier(context)
         resumed = False
         cost.mark(resumed)
         try:
             result = search()
         except ValueError as second:
             fail(str(second))
+    if not main_rank:
+        return resumed
     payload = result.to_json()
     payload["space"] = space.name
     payload["evaluator"] = params["evaluator"]

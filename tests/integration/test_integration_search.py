@@ -1,7 +1,9 @@
-"""The search and the super-supernet together: exact resume after SIGKILL, HSS stage weights."""
+"""The search and the super-supernet together: exact resume after SIGKILL, in one process and in
+two under torchrun; HSS stage weights in training."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -33,6 +35,24 @@ def _search_command(out: str) -> list[str]:
     ]  # fmt: skip
 
 
+#: torchrun on the CPU (gloo), 2 processes, as `launcher: torchrun --nproc_per_node=2` runs.
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+
+
+def _kill_everything_of(marker: str) -> None:
+    """SIGKILL every process whose command line holds ``marker`` (torchrun and its workers)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in command:
+            with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+                os.kill(int(proc.name), signal.SIGKILL)
+
+
 def _phase(state_file: Path) -> tuple[str, int] | None:
     try:
         state = json.loads(state_file.read_text())
@@ -54,7 +74,9 @@ def test_a_killed_supernet_search_resumes_to_the_identical_result(project):
             **TINY,
             # a cheap evaluation: 40 mini-val images, BN recalibrated on 20 train images
             "prepare": {"minival_per_class": 4},
-            "train_supernet": {**TINY["train_supernet"], "eval_batch_size": 20},
+            # one thread per process: the 2-process runs below compute every path exactly as this
+            # one-process run does
+            "train_supernet": {**TINY["train_supernet"], "eval_batch_size": 20, "eval_threads": 1},
             "search": {**TINY["search"], **SEARCH},
         }
     )
@@ -90,6 +112,40 @@ def test_a_killed_supernet_search_resumes_to_the_identical_result(project):
     cache = (killed / "state/cache.jsonl").read_text().splitlines()
     keys = [json.loads(line)[0] for line in cache]
     assert len(keys) == len(set(keys)) == expected["evaluations"]
+
+    # Issue 17, part 2: the same search as 2 processes under torchrun, each evaluating its share
+    # of every population, killed mid-step (every process of it) and run again: rank 0 writes
+    # the very result of the one-process run.
+    shared = project.root / "outputs/search-2p"
+    process = subprocess.Popen(
+        [*TORCHRUN, *_search_command(str(shared))[1:]], cwd=project.root, env=project.env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    state = shared / "state/state.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        phase = _phase(state)
+        if phase is not None and phase[0] == "base" and phase[1] >= 0:
+            break
+        time.sleep(0.005)
+    assert process.poll() is None, "the 2-process search ended before it was killed"
+    _kill_everything_of(str(shared))  # torchrun's workers run in sessions of their own
+    process.wait()
+    assert _phase(state) is not None and _phase(state)[0] == "base"
+    project.run(*TORCHRUN, *_search_command(str(shared))[1:])
+    assert json.loads((shared / "result.json").read_text()) == expected
+    assert (shared / "log.jsonl").read_text() == (reference / "log.jsonl").read_text()
+
+    # evaluate_paths: 2 processes write the CSV of one
+    for name, launcher in (("one", [sys.executable]), ("two", TORCHRUN)):
+        project.run(
+            *launcher, "pipelines/evaluate_paths.py", "--params", "params.yaml",
+            "--checkpoint", "outputs/supernet/hss/checkpoint.pt", "--data", "data/prepared",
+            "--out", f"outputs/rank/{name}.csv",
+        )  # fmt: skip
+    one = (project.root / "outputs/rank/one.csv").read_text()
+    assert one == (project.root / "outputs/rank/two.csv").read_text()
+    assert len(one.splitlines()) == 1 + TINY["rank"]["paths"]
 
 
 @needs_fmnist

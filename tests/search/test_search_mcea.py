@@ -253,3 +253,20 @@ def test_paper_settings_find_the_optimum(space, budgets, analytic, seed: int) ->
     # carry_base keeps the chain's state across base steps: the optimum, every time.
     carried = MCEA(space, budgets, analytic, MCEAConfig(seed=seed, carry_base=True)).run()
     assert (carried.base, tuple(c.scaling for c in carried.strategies)) == (base, strategies)
+
+
+def test_a_reader_resumes_from_the_writers_state_and_writes_nothing(
+    space, budgets, analytic, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    # Several processes sharing the evaluations run the same search; only the writer commits.
+    config = MCEAConfig(population=6, generations=1, iterations=1, initial_bases=2, seed=2)
+    folder = tmp_path / "state"
+    reader = MCEA(space, budgets, analytic, config, out_dir=str(folder), writer=False).run()
+    assert not folder.exists() or not any(folder.iterdir())
+    written = MCEA(space, budgets, analytic, config, out_dir=str(folder)).run()
+    assert reader == written and (folder / "state.json").is_file()
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    # a reader finds the finished state and returns it without evaluating or writing
+    again = MCEA(space, budgets, lambda b, s: 1 / 0, config, out_dir=str(folder), writer=False)
+    assert again.run() == written
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

@@ -100,3 +100,45 @@ def test_allreduce_refuses_ranks_on_different_paths(tmp_path: FilePath) -> None:
         assert message == (
             "ranks hold gradients of different sizes (3..4): they trained different paths"
         )
+
+
+MAP_SCRIPT = """
+import json, os, sys, torch
+from scalenet.supernet.engine import distributed_map, init_distributed
+torch.set_num_threads(1)
+context = init_distributed("cpu")
+mapped = distributed_map(context)
+seen = []
+def square(x):
+    seen.append(x)
+    return x * x
+result = mapped(square, range(7))
+try:
+    mapped(lambda x: 1 / (x - 4), range(6))
+    error = ""
+except RuntimeError as failure:
+    error = str(failure)
+out = {"result": result, "seen": seen, "error": error}
+open(f"{sys.argv[1]}/rank{context.rank}.json", "w").write(json.dumps(out))
+"""
+
+
+def test_distributed_map_shares_the_items_and_returns_all_results_everywhere(
+    tmp_path: FilePath,
+) -> None:
+    script = tmp_path / "map.py"
+    script.write_text(MAP_SCRIPT)
+    assert launch_local(2, str(script), [str(tmp_path)]) == 0
+    outputs = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    for rank, out in enumerate(outputs):
+        assert out["result"] == [x * x for x in range(7)]  # item order, on every rank
+        assert out["seen"] == list(range(rank, 7, 2))  # its share only
+        # item 4 fails on rank 0; every rank raises, naming the rank and the error
+        assert out["error"] == "rank 0: ZeroDivisionError: division by zero"
+
+
+def test_distributed_map_is_the_serial_map_in_one_process() -> None:
+    from scalenet.supernet.engine import DistContext, distributed_map
+
+    single = DistContext(0, 1, 0, torch.device("cpu"))
+    assert distributed_map(single)(lambda x: x + 1, [1, 2, 3]) == [2, 3, 4]

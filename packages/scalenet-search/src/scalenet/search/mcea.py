@@ -392,6 +392,10 @@ class MCEA:
         fingerprint: Extra JSON identifying the run (e.g. the evaluator spec); a saved state with
             a different config, space, budgets or fingerprint is refused.
         progress: Show a tqdm progress bar.
+        writer: Whether this process writes ``out_dir`` (default). A search run as several
+            processes that share the evaluations (``map_fn`` gathering every rank's share, e.g.
+            scalenet-supernet's ``distributed_map``) runs the same steps in every process; only
+            one of them writes, the others read a saved state to resume and never write.
     """
 
     def __init__(
@@ -406,6 +410,7 @@ class MCEA:
         fingerprint: Any = None,
         progress: bool = False,
         on_commit: Callable[[dict[str, Any]], None] | None = None,
+        writer: bool = True,
     ) -> None:
         self.space, self.budgets = space, budgets
         self.config = config or MCEAConfig()
@@ -430,6 +435,7 @@ class MCEA:
         self.map_fn = map_fn
         self.progress = progress
         self.on_commit = on_commit
+        self.writer = writer
         self.fingerprint = {
             "version": STATE_VERSION,
             "config": self.config.to_json(),
@@ -463,7 +469,7 @@ class MCEA:
 
     def _load_or_new(self) -> dict[str, Any]:
         if self.store is None or not self.store.exists():
-            if self.store is not None:
+            if self.store is not None and self.writer:
                 self.store.reset()
             return self._new_state()
         state, cache = self.store.load()
@@ -482,7 +488,7 @@ class MCEA:
         state["rng"] = self.rng.bit_generator.state
         state["calls"], state["hits"] = self.evaluator.calls, self.evaluator.hits
         state["cache_size"] = len(self.evaluator.cache)
-        if self.store is not None:
+        if self.store is not None and self.writer:
             new = itertools.islice(self.evaluator.cache.items(), self._committed, None)
             self.store.commit(state, list(new))
             log_text = "".join(_dumps(record) + "\n" for record in state["log"])

@@ -58,6 +58,7 @@ __all__ = [
     "broadcast_module",
     "capture_rng",
     "check_finite",
+    "distributed_map",
     "endless",
     "init_distributed",
     "param_groups",
@@ -151,6 +152,48 @@ def init_distributed(device: str = "auto") -> DistContext:
 def _destroy_process_group() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+MapFn = Callable[[Callable[[Any], Any], Iterable[Any]], list[Any]]
+
+
+def distributed_map(context: DistContext) -> MapFn:
+    """A ``map`` whose items are shared out over the ranks of ``context``, results on every rank.
+
+    Rank r computes items r, r + W, r + 2W, ... (W = world size) on its own device; the results
+    are gathered (``all_gather_object``) and returned in item order on every rank, so every rank
+    sees the same list as a serial ``map``. Give it as ``map_fn`` to the search (scalenet-search's
+    ``MCEA(map_fn=...)``): each rank then evaluates its share of every population. Every rank
+    must call it with the same items. Without a process group it is the serial ``map``.
+
+    An exception in ``fn`` on any rank is raised on every rank (as a RuntimeError naming the
+    rank and the error), so no rank is left waiting in the gather.
+    """
+
+    def mapped(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        values = list(items)
+        if not context.distributed:
+            return [fn(value) for value in values]
+        mine: list[tuple[int, Any]] = []
+        error = ""
+        for index in range(context.rank, len(values), context.world_size):
+            try:
+                mine.append((index, fn(values[index])))
+            except Exception as failure:  # re-raised below, on every rank
+                error = f"{type(failure).__name__}: {failure}"
+                break
+        gathered: list[Any] = [None] * context.world_size
+        dist.all_gather_object(gathered, (error, mine))
+        for rank, (message, _) in enumerate(gathered):
+            if message:
+                raise RuntimeError(f"rank {rank}: {message}")
+        results: list[Any] = [None] * len(values)
+        for _, pairs in gathered:
+            for index, value in pairs:
+                results[index] = value
+        return results
+
+    return mapped
 
 
 def warmup_cosine(iteration: int, total: int, warmup: int, final_factor: float = 0.0) -> float:
