@@ -112,3 +112,23 @@ def test_flops_exact_on_imagenet_b0_shaped_path() -> None:
     cost = count(space, net_path)
     assert _counted(static, cost.resolution) // 2 == cost.flops
     assert sum(p.numel() for p in static.parameters()) == cost.params
+
+
+@pytest.mark.parametrize("side", ["left", "both"])
+def test_a_network_of_other_classes_than_its_space_loads(
+    tiny_space: SearchSpace, tmp_path: FilePath, side: str
+) -> None:
+    # Retrained on 3 classes (an ImageFolder of 3 classes with a space of another count): the
+    # loaded network keeps its 3-way classifier instead of failing on the size mismatch.
+    import dataclasses
+
+    from scalenet.supernet import build_static
+
+    other = dataclasses.replace(tiny_space, num_classes=3)
+    assert tiny_space.num_classes != 3
+    path = random_paths(tiny_space, 1, seed=5)[0]
+    model = build_static(other, path, side=side).eval()
+    save_static(model, tmp_path / "model.pt")
+    loaded = load_static(tmp_path / "model.pt", tiny_space).eval()
+    x = torch.randn(2, 3, 16, 16)
+    assert loaded(x).shape == (2, 3) and torch.equal(loaded(x), model(x))

@@ -11,6 +11,7 @@ A saved static network is its path string plus its state dict (:func:`save_stati
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from collections import OrderedDict
@@ -248,6 +249,15 @@ def load_static(
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise ValueError(f"{file}: not a static network saved by scalenet.supernet")
     space = space if space is not None else load_space(payload["space"])
+    # A network retrained on another number of classes than its space's (10 ImageFolder classes
+    # with the imagenet space; the zoo's num_classes) keeps its classifier's size.
+    outputs = {
+        int(tensor.shape[0])
+        for key, tensor in payload["state_dict"].items()
+        if key.endswith("classifier.weight")
+    }
+    if len(outputs) == 1 and (classes := outputs.pop()) != space.num_classes:
+        space = dataclasses.replace(space, num_classes=classes)
     side = "both" if payload["side"] == "both" else "left"
     model = build_static(space, Path.decode(payload["path"]), side=side)
     model.load_state_dict(payload["state_dict"])
