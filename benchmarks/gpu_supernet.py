@@ -10,7 +10,9 @@ ImageNet space, 224 px, batch 256, bf16 autocast, channels_last, SGD (Nesterov) 
 Prints images/s and the ratios (goal: supernet within 1.25x of static) and saves
 benchmarks/results/supernet_gpu.json. Needs only torch (>= 2.4), numpy, pyyaml and this
 repository's scalenet-space / scalenet-supernet sources (no ffcv, deap or dvc); torchvision is
-optional. ``--smoke`` runs a tiny CPU version (2 paths, batch 2, 64 px) to check the script.
+optional. ``--smoke`` runs a tiny CPU version (2 paths, batch 2, 64 px) to check the script;
+without ``--smoke`` and without a CUDA GPU it exits at once with status 2 and one line on stderr.
+scripts/gpu_check.sh runs it as the first of its three parts.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import statistics
 import sys
 import time
 from pathlib import Path as FilePath
+from typing import Any
 
 ROOT = FilePath(__file__).resolve().parent.parent
 for package in ("scalenet-space", "scalenet-supernet"):
@@ -37,6 +40,10 @@ from scalenet.space import Path, Scaling, load_space, random_base_batch  # noqa:
 from scalenet.supernet.model import SuperSupernet  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "supernet_gpu.json"
+NO_GPU = (
+    "no CUDA GPU visible (torch.cuda.is_available() is False); run this on a machine with a GPU "
+    "or pass --smoke for the CPU check of the script"
+)
 
 
 def sample_paths(space_name: str, count: int, seed: int) -> list[Path]:
@@ -97,7 +104,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.paths, args.batch_size, args.warmup, args.steps = 2, 2, 1, 1
-    device = torch.device("cuda" if torch.cuda.is_available() and not args.smoke else "cpu")
+    elif not torch.cuda.is_available():
+        print(f"gpu_supernet: {NO_GPU}", file=sys.stderr)
+        sys.exit(2)
+    device = torch.device("cpu" if args.smoke else "cuda")
     amp = device.type == "cuda"
     channels_last = device.type == "cuda"
     if device.type == "cuda":
@@ -112,9 +122,13 @@ def main() -> None:
     images = images.contiguous(memory_format=memory)
     labels = torch.randint(0, space.num_classes, (args.batch_size,), device=device)
     supernet = SuperSupernet(space, width_mode="bcnet").to(device).train()
-    supernet.to(memory_format=memory)  # type: ignore[call-overload]
-    options = {"warmup": args.warmup, "steps": args.steps, "amp": amp}
-    rows = []
+    supernet.to(memory_format=memory)
+
+    def rate(model: nn.Module) -> float:
+        return throughput(model, images, labels, warmup=args.warmup, steps=args.steps, amp=amp)
+
+    rows: list[dict[str, Any]] = []
+    super_rates, static_rates = [], []
     for index, path in enumerate(sample_paths("imagenet", args.paths, args.seed)):
         side = "left" if index % 2 == 0 else "right"
         supernet.set_active(path, side)
@@ -122,11 +136,13 @@ def main() -> None:
             supernet.set_active(
                 Path(path.base, Scaling(path.scaling.depth, path.scaling.width, 64 / 224)), side
             )
-        super_rate = throughput(supernet, images, labels, **options)  # type: ignore[arg-type]
+        super_rate = rate(supernet)
         active = supernet.active
         assert active is not None
         static = supernet.extract(active.path, side).to(device).train().to(memory_format=memory)
-        static_rate = throughput(static, images, labels, **options)  # type: ignore[arg-type]
+        static_rate = rate(static)
+        super_rates.append(super_rate)
+        static_rates.append(static_rate)
         rows.append(
             {
                 "path": path.encode(),
@@ -138,21 +154,23 @@ def main() -> None:
         print(f"path {index}: supernet {super_rate:8.1f} img/s  static {static_rate:8.1f} img/s  "
               f"ratio {static_rate / super_rate:.3f}", flush=True)  # fmt: skip
         del static
-    reference: dict[str, object] = {}
+    reference: dict[str, Any] = {}
     try:
-        import torchvision  # type: ignore[import-untyped]
+        import torchvision
 
         b0 = torchvision.models.efficientnet_b0(weights=None).to(device).train()
-        b0 = b0.to(memory_format=memory)  # type: ignore[call-overload]
-        b0_rate = throughput(b0, images, labels, **options)  # type: ignore[arg-type]
+        b0 = b0.to(memory_format=memory)
+        b0_rate = rate(b0)
         reference = {"efficientnet_b0_img_s": round(b0_rate, 1)}
         print(f"torchvision efficientnet_b0: {b0_rate:8.1f} img/s", flush=True)
     except ImportError:
         reference = {"efficientnet_b0_img_s": None, "note": "torchvision not installed"}
-    super_mean = statistics.fmean(row["supernet_img_s"] for row in rows)  # type: ignore[misc]
-    static_mean = statistics.fmean(row["static_img_s"] for row in rows)  # type: ignore[misc]
-    summary = {
+    super_mean = statistics.fmean(super_rates)
+    static_mean = statistics.fmean(static_rates)
+    ratios = [static / sup for static, sup in zip(static_rates, super_rates, strict=True)]
+    summary: dict[str, Any] = {
         "benchmark": "supernet_gpu_train_throughput",
+        "part": "throughput",
         "smoke": args.smoke,
         "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.machine(),
         "torch": torch.__version__,
@@ -163,16 +181,13 @@ def main() -> None:
         "channels_last": channels_last,
         "supernet_img_s_mean": round(super_mean, 1),
         "static_img_s_mean": round(static_mean, 1),
-        "static_over_supernet_median": round(
-            statistics.median(row["static_over_supernet"] for row in rows),
-            3,  # type: ignore[misc]
-        ),
+        "static_over_supernet_median": round(statistics.median(ratios), 3),
         "goal": "static_over_supernet_median <= 1.25",
         **reference,
         "rows": rows,
     }
     if reference.get("efficientnet_b0_img_s"):
-        summary["b0_over_supernet"] = round(reference["efficientnet_b0_img_s"] / super_mean, 3)  # type: ignore[operator]
+        summary["b0_over_supernet"] = round(reference["efficientnet_b0_img_s"] / super_mean, 3)
     out = FilePath(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
