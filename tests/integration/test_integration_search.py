@@ -61,6 +61,31 @@ def _phase(state_file: Path) -> tuple[str, int] | None:
     return state["phase"], state["ga"]["generation"] if state.get("ga") else -1
 
 
+def _kill_mid_base_step(project, command: list[str], out: Path) -> None:  # type: ignore[no-untyped-def]
+    """Start the search stage ``command`` writing ``out``, SIGKILL it inside a base step.
+
+    Once the initial step and generation 0 of the first base step are committed, the process is
+    evaluating generation 1 (a commit comes only at the end of a generation): then every process
+    of it dies (torchrun's workers run in sessions of their own, so each is killed by name).
+    """
+    process = subprocess.Popen(
+        command, cwd=project.root, env=project.env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    state = out / "state/state.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        phase = _phase(state)
+        if phase is not None and phase[0] == "base" and phase[1] >= 0:
+            break
+        time.sleep(0.005)
+    assert process.poll() is None, f"{' '.join(command)} ended before it was killed"
+    _kill_everything_of(str(out))
+    process.wait()
+    interrupted = _phase(state)
+    assert interrupted is not None and interrupted[0] == "base", interrupted
+
+
 @needs_fmnist
 def test_a_killed_supernet_search_resumes_to_the_identical_result(project):
     """Issue 14, bug 2: path accuracy is a pure function of (checkpoint, path, mini-val).
@@ -83,24 +108,7 @@ def test_a_killed_supernet_search_resumes_to_the_identical_result(project):
     project.dvc("repro", "search")  # prepare, budgets, train_supernet@hss, the reference search
     reference = project.root / "outputs/search"
     killed = project.root / "outputs/search-killed"
-    process = subprocess.Popen(
-        _search_command(str(killed)), cwd=project.root, env=project.env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-    state = killed / "state/state.json"
-    deadline = time.monotonic() + 300
-    # the initial step and generation 0 of the first base step are committed: the process is now
-    # evaluating generation 1 (a commit comes only at the end of a generation)
-    while time.monotonic() < deadline and process.poll() is None:
-        phase = _phase(state)
-        if phase is not None and phase[0] == "base" and phase[1] >= 0:
-            break
-        time.sleep(0.005)
-    assert process.poll() is None, "the search ended before it was killed"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    interrupted = _phase(state)
-    assert interrupted is not None and interrupted[0] == "base", interrupted
+    _kill_mid_base_step(project, _search_command(str(killed)), killed)
     resumed = project.run(*_search_command(str(killed)))
     assert resumed.returncode == 0
     expected = json.loads((reference / "result.json").read_text())
@@ -117,21 +125,7 @@ def test_a_killed_supernet_search_resumes_to_the_identical_result(project):
     # of every population, killed mid-step (every process of it) and run again: rank 0 writes
     # the very result of the one-process run.
     shared = project.root / "outputs/search-2p"
-    process = subprocess.Popen(
-        [*TORCHRUN, *_search_command(str(shared))[1:]], cwd=project.root, env=project.env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-    state = shared / "state/state.json"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        phase = _phase(state)
-        if phase is not None and phase[0] == "base" and phase[1] >= 0:
-            break
-        time.sleep(0.005)
-    assert process.poll() is None, "the 2-process search ended before it was killed"
-    _kill_everything_of(str(shared))  # torchrun's workers run in sessions of their own
-    process.wait()
-    assert _phase(state) is not None and _phase(state)[0] == "base"
+    _kill_mid_base_step(project, [*TORCHRUN, *_search_command(str(shared))[1:]], shared)
     project.run(*TORCHRUN, *_search_command(str(shared))[1:])
     assert json.loads((shared / "result.json").read_text()) == expected
     assert (shared / "log.jsonl").read_text() == (reference / "log.jsonl").read_text()
