@@ -33,19 +33,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
-import platform
 import shutil
 import sys
 import time
 from pathlib import Path as FilePath
 from typing import Any
 
-ROOT = FilePath(__file__).resolve().parent.parent
-for package in ("scalenet-space", "scalenet-sampling", "scalenet-search", "scalenet-supernet"):
-    source = ROOT / "packages" / package / "src"
-    if source.is_dir() and str(source) not in sys.path:
-        sys.path.insert(0, str(source))
+from _gpu_common import NO_GPU, ROOT, add_sources, device_name, input_side
+
+add_sources("scalenet-space", "scalenet-sampling", "scalenet-search", "scalenet-supernet")
 
 import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
@@ -67,10 +63,6 @@ RESULTS = ROOT / "benchmarks" / "results" / "gpu_check"
 #: Images one evaluation forwards in the `search` stage of configs/imagenet.yaml: both sides, each
 #: over recalib_batches x eval_batch_size = 10 x 256 training images and the 50 x 1,000 mini-val.
 IMAGENET_PER_PATH = 2 * (10 * 256 + 50 * 1000)
-NO_GPU = (
-    "no CUDA GPU visible (torch.cuda.is_available() is False); run this on a machine with a GPU "
-    "or pass --smoke for the CPU check of the script"
-)
 
 
 class TimeUpError(Exception):
@@ -124,12 +116,6 @@ def load_supernet(checkpoint: FilePath, space: SearchSpace) -> tuple[SuperSupern
     return SuperSupernet(space, width_mode="bcnet"), note
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.machine()})"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny CPU run that checks the script")
@@ -169,8 +155,7 @@ def main() -> None:
     if args.smoke:  # the checkpoint names the space; the smoke run shrinks its resolution
         supernet.space = space
     supernet.to(device).to(memory_format=torch.channels_last)
-    # The loader's side: the largest input any path uses (pipelines/_supernet.py's rule).
-    side = math.ceil(space.resolution * max(space.scaling.union("resolution")))
+    side = input_side(space)  # the largest input any path uses
     size, classes = args.batch_size, space.num_classes
     recalibration = random_batches(args.recalib_batches, size, side, classes, args.seed, device)
     validation = random_batches(args.val_batches, size, side, classes, args.seed + 1, device)

@@ -25,33 +25,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
-import platform
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path as FilePath
 from typing import Any
 
-ROOT = FilePath(__file__).resolve().parent.parent
-for package in ("scalenet-space", "scalenet-sampling", "scalenet-supernet"):
-    source = ROOT / "packages" / package / "src"
-    if source.is_dir() and str(source) not in sys.path:
-        sys.path.insert(0, str(source))
+from _gpu_common import NO_GPU, ROOT, add_sources, device_name, input_side
+
+add_sources("scalenet-space", "scalenet-sampling", "scalenet-supernet")
 
 import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from scalenet.sampling import make_sampler  # noqa: E402
-from scalenet.space import SearchSpace, load_space  # noqa: E402
+from scalenet.space import load_space  # noqa: E402
 from scalenet.supernet import NonFiniteError, SupernetTrainer, SuperSupernet, TrainConfig  # noqa: E402
-from scalenet.supernet.engine import DistContext, init_distributed  # noqa: E402
-
-NO_GPU = (
-    "no CUDA GPU visible (torch.cuda.is_available() is False); run this on a machine with a GPU "
-    "or pass --smoke for the CPU check of the script"
-)
+from scalenet.supernet.engine import init_distributed  # noqa: E402
 
 
 class SyntheticBatches:
@@ -102,15 +93,6 @@ class SyntheticBatches:
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
 
 
-def input_side(space: SearchSpace) -> int:
-    """The side of the loader's batches: the largest input any path uses.
-
-    The same rule as pipelines/_supernet.py's ``supernet_resolution`` (not importable from here:
-    the pipeline helpers need the pipeline's own dependencies).
-    """
-    return math.ceil(space.resolution * max(space.scaling.union("resolution")))
-
-
 def steady_rate(metrics: FilePath) -> float | None:
     """Mean images/s of the logged windows after the first (which holds the start-up costs)."""
     if not metrics.is_file():
@@ -118,12 +100,6 @@ def steady_rate(metrics: FilePath) -> float | None:
     records = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines()]
     rates = [float(record["images_per_second"]) for record in records[1:]]
     return round(sum(rates) / len(rates), 1) if rates else None
-
-
-def device_name(context: DistContext) -> str:
-    if context.device.type == "cuda":
-        return torch.cuda.get_device_name(context.device)
-    return f"cpu ({platform.machine()})"
 
 
 def main() -> None:
@@ -197,7 +173,7 @@ def main() -> None:
         "smoke": args.smoke,
         "launcher": "torchrun" if "TORCHELASTIC_RUN_ID" in os.environ else "python",
         "world_size": context.world_size,
-        "device": device_name(context),
+        "device": device_name(context.device),
         "torch": torch.__version__,
         "space": space.name,
         "sampler": "hss",
