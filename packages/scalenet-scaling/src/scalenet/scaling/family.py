@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -21,7 +20,16 @@ from scalenet.scaling._io import write_json_atomic, write_text_atomic
 from scalenet.scaling.compound import EFFICIENTNET, CompoundCoefficients, solve_phi
 from scalenet.scaling.fit import DEFAULT_FUNCTION, StrategyFit, fit_strategies
 from scalenet.scaling.projection import DEFAULT_PROJECT, Projection, project_to_budget
-from scalenet.space import BaseArch, Cost, Path, Scaling, SearchSpace, count
+from scalenet.space import (
+    BaseArch,
+    Budgets,
+    Cost,
+    Path,
+    Scaling,
+    SearchSpace,
+    check_explicit_budgets,
+    count,
+)
 
 __all__ = ["Family", "FamilyMember", "build_family", "compound_family", "write_family"]
 
@@ -180,18 +188,19 @@ def _check_stages(max_stage: int, num_searched: int) -> None:
 
 
 def _budget_rule(f0: int, budgets: Sequence[int] | None) -> Callable[[int], int]:
-    """f_j as a function of j: 2^j f0, or the explicit list (doubling past its end)."""
+    """f_j as a function of j: 2^j f0, or the explicit list (doubling past its end).
+
+    The rule is :meth:`scalenet.space.Budgets.budget`'s, the one the budgets stage counts with.
+    """
     if f0 <= 0:
         raise ValueError(f"family: f0 must be > 0, got {f0}")
     if budgets is None:
-        return lambda stage: 2**stage * f0
+        return Budgets(f0=f0, max_stage=0, tolerance=0).budget
     values = [int(value) for value in budgets]
     if not values or values[0] != f0:
         raise ValueError(f"family: budgets must start with f0 = {f0:,}, got {values[:1]}")
-    if any(b <= a for a, b in pairwise(values)):
-        raise ValueError(f"family: budgets must increase, got {values}")
-    last = len(values) - 1
-    return lambda stage: values[stage] if stage <= last else values[last] * 2 ** (stage - last)
+    explicit = check_explicit_budgets(values, "family: budgets")
+    return Budgets(f0=f0, max_stage=0, tolerance=0, explicit=explicit).budget
 
 
 def build_family(
