@@ -16,10 +16,10 @@ from pathlib import Path as FilePath
 import numpy as np
 from _common import fail, load_params, stage_cost
 from _supernet import cpu_runtime, load_evaluator
-from tqdm import tqdm
 
 from scalenet.sampling import make_sampler
 from scalenet.space import Path, count_batch, load_space
+from scalenet.space.progress import progress_bar
 from scalenet.supernet.engine import distributed_map, init_distributed
 
 
@@ -50,7 +50,7 @@ def evaluate(args: argparse.Namespace) -> None:
     evaluator = load_evaluator(args.checkpoint, args.data, train, space.name, context.device)
     paths = sampled.batch.paths(space)
     share = len(range(context.rank, len(paths), context.world_size))  # this rank's paths
-    bar = tqdm(total=share, desc="evaluate", leave=False, disable=not context.is_main)
+    bar = progress_bar(total=share, desc="evaluate", leave=False, enabled=context.is_main)
 
     def score(path: Path) -> float:
         accuracy = evaluator(path)

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from scalenet.sampling.samplers import NO_STAGE, PathSampler, make_sampler
 from scalenet.space import Budgets, SearchSpace, count_batch
+from scalenet.space.progress import progress_bar
 
 __all__ = [
     "PER_OCTAVE",
@@ -163,11 +164,7 @@ def default_bin_edges(budgets: Budgets, per_octave: int = PER_OCTAVE) -> FloatAr
 def _progress(total: int, label: str, enabled: bool) -> Any:
     if not enabled:
         return None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # tqdm is optional
-        return None
-    return tqdm(total=total, desc=label, unit="path", unit_scale=True, leave=False)
+    return progress_bar(total=total, desc=label, unit="path", unit_scale=True, leave=False)
 
 
 def _describe(sampler: PathSampler) -> str:

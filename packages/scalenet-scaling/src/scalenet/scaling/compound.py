@@ -19,6 +19,7 @@ import numpy as np
 
 from scalenet.scaling.projection import solve_monotone
 from scalenet.space import BaseArch, Cost, Path, Scaling, SearchSpace, count
+from scalenet.space.progress import progress_bar
 
 __all__ = [
     "EFFICIENTNET",
@@ -171,12 +172,7 @@ def grid_search_compound(
         raise ValueError("compound grid search: no candidates")
     iterator: Iterable[CompoundCoefficients] = pool
     if progress:
-        try:
-            from tqdm import tqdm
-
-            iterator = tqdm(pool, desc="compound grid", unit="model")
-        except ImportError:  # progress is cosmetic
-            pass
+        iterator = progress_bar(pool, desc="compound grid", unit="model")
     scored = [(coeffs, float(evaluator(base, coeffs.scaling(1.0)))) for coeffs in iterator]
     ranked = sorted(enumerate(scored), key=lambda item: (-item[1][1], item[0]))
     best, accuracy = ranked[0][1]

@@ -42,6 +42,7 @@ from scalenet.space import (
     count_batch,
     random_base_batch,
 )
+from scalenet.space.progress import progress_bar
 
 __all__ = [
     "MCEA",
@@ -646,9 +647,7 @@ class MCEA:
 def _progress(total: int, enabled: bool) -> Any:
     if not enabled:
         return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="mcea", unit="step")
+    return progress_bar(total=total, desc="mcea", unit="step")
 
 
 def _dumps(value: Any) -> str:

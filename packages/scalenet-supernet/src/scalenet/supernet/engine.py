@@ -41,6 +41,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from scalenet.space.progress import progress_bar
+
 __all__ = [
     "CheckpointError",
     "Checkpointer",
@@ -477,11 +479,7 @@ class Throughput:
 
 def progress(iterable: Iterable[int], *, total: int, initial: int, enabled: bool, desc: str) -> Any:
     """A tqdm bar over ``iterable`` (``set_postfix`` works on it); silent when not ``enabled``."""
-    from tqdm import tqdm  # lazy: the model and the benchmarks import this module without tqdm
-
-    return tqdm(
-        iterable, total=total, initial=initial, disable=not enabled, desc=desc, dynamic_ncols=True
-    )
+    return progress_bar(iterable, total=total, initial=initial, enabled=enabled, desc=desc)
 
 
 # -- the resumable training loop -------------------------------------------------------------------
