@@ -122,3 +122,89 @@ def test_rank_cli_reports_undefined_coefficients(tmp_path, capsys) -> None:  # t
     assert main([*argv, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["spearman"] is None and set(data["notes"]) == {"pearson", "spearman", "kendall"}
+
+
+# -- tau-b and bootstrap intervals ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_kendall_tau_b_matches_scipy_with_ties(seed: int) -> None:
+    from scalenet.search.ranking import kendall_tau_b
+
+    rng = np.random.default_rng(seed)
+    x, y = rng.integers(0, 4, 15), rng.integers(0, 4, 15)
+    assert kendall_tau_b(x, y) == pytest.approx(stats.kendalltau(x, y).statistic, abs=1e-12)
+    assert kendall_tau_b(x, -x) == pytest.approx(-1.0)
+
+
+def test_kendall_tau_b_of_a_constant_vector_is_undefined() -> None:
+    from scalenet.search.ranking import kendall_tau_b
+
+    assert kendall_tau_b([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]) is None
+    with pytest.raises(ValueError, match="same length"):
+        kendall_tau_b([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_bootstrap_interval_is_seeded_and_brackets_the_value() -> None:
+    from scalenet.search.ranking import bootstrap_interval
+
+    values = np.random.default_rng(0).normal(1.0, 1.0, 200)
+
+    def mean(index: np.ndarray) -> float:
+        return float(values[index].mean())
+
+    first = bootstrap_interval(mean, 200, resamples=500, seed=3)
+    again = bootstrap_interval(mean, 200, resamples=500, seed=3)
+    other = bootstrap_interval(mean, 200, resamples=500, seed=4)
+    assert first == again and first != other
+    assert first.low is not None and first.high is not None
+    assert first.low < first.value < first.high
+    # the standard error of a mean of 200 unit-variance values is 0.07: the 95 % width ~ 0.28
+    assert 0.2 < first.high - first.low < 0.36
+    assert first.excludes_zero and first.defined == 500
+
+
+def test_bootstrap_interval_leaves_out_undefined_resamples() -> None:
+    from scalenet.search.ranking import bootstrap_interval
+
+    calls = iter(range(10_000))
+
+    def sometimes(index: np.ndarray) -> float | None:
+        return None if next(calls) % 3 == 0 else 1.0
+
+    found = bootstrap_interval(sometimes, 10, resamples=300)
+    assert found.defined == 200 and found.low == found.high == 1.0
+    never = bootstrap_interval(lambda index: None, 10, resamples=50)
+    assert never.value is None and never.low is None and never.high is None
+    assert not never.excludes_zero
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"size": 1}, "at least 2 items"),
+        ({"resamples": 0}, "resamples must be >= 1"),
+        ({"level": 1.0}, r"level must be in \(0, 1\)"),
+    ],
+)
+def test_bootstrap_interval_bad_input(kwargs: dict, message: str) -> None:
+    from scalenet.search.ranking import bootstrap_interval
+
+    options = {"size": 10, **kwargs}
+    size = options.pop("size")
+    with pytest.raises(ValueError, match=message):
+        bootstrap_interval(lambda index: 0.0, size, **options)
+
+
+def test_coefficient_intervals_paired_difference() -> None:
+    from scalenet.search.ranking import coefficient_intervals
+
+    acc, flops = _tie_free(1, 40)
+    same = coefficient_intervals(acc, flops, other_acc=acc, resamples=200)
+    assert all(i.value == 0.0 and i.low == 0.0 and i.high == 0.0 for i in same.values())
+    noisy = acc + np.random.default_rng(2).normal(0, 0.3, 40)
+    better = coefficient_intervals(acc, flops, other_acc=noisy, resamples=400)
+    assert better["kendall"].value is not None and better["kendall"].value > 0
+    single = coefficient_intervals(acc, flops, resamples=200)
+    assert single["kendall"].value == pytest.approx(ranking_coefficients(acc, flops).kendall)
+    assert set(single) == {"pearson", "spearman", "kendall"}

@@ -26,6 +26,7 @@ nothing). :func:`ranking_coefficients` then reports the three as None with a rea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,9 +35,13 @@ import numpy.typing as npt
 
 __all__ = [
     "COEFFICIENTS",
+    "Interval",
     "RankingCoefficients",
     "average_ranks",
+    "bootstrap_interval",
+    "coefficient_intervals",
     "kendall_paper",
+    "kendall_tau_b",
     "pearson",
     "ranking_coefficients",
     "spearman",
@@ -129,6 +134,26 @@ def kendall_paper(acc: ArrayLike, flops: ArrayLike) -> float:
     return abs(concordant - discordant) / pairs
 
 
+def kendall_tau_b(x: ArrayLike, y: ArrayLike) -> float | None:
+    """Kendall's tau-b of two vectors (ties handled as ``scipy.stats.kendalltau``), signed.
+
+    The usual measure of how well one ranking (a super-supernet's accuracy of N paths) agrees
+    with another (the same paths trained stand-alone). None when either vector is constant.
+
+    Raises:
+        ValueError: If the lengths differ, there are fewer than 2 values, or a value is not finite.
+    """
+    a, b = _vectors(x, y)
+    dx = np.sign(a[:, None] - a[None, :])
+    dy = np.sign(b[:, None] - b[None, :])
+    upper = np.triu_indices(a.size, k=1)
+    sx, sy = dx[upper], dy[upper]
+    pairs_x, pairs_y = np.count_nonzero(sx), np.count_nonzero(sy)
+    if pairs_x == 0 or pairs_y == 0:
+        return None
+    return float(np.sum(sx * sy) / np.sqrt(float(pairs_x) * float(pairs_y)))
+
+
 #: The coefficients, in the order reported.
 COEFFICIENTS: tuple[str, ...] = ("pearson", "spearman", "kendall")
 
@@ -197,3 +222,124 @@ def ranking_coefficients(acc: ArrayLike, flops: ArrayLike) -> RankingCoefficient
         }
         return RankingCoefficients(None, None, None, int(x.size), notes)
     return RankingCoefficients(pearson(x, y), spearman(x, y), kendall_paper(x, y), int(x.size))
+
+
+# -- confidence intervals ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A percentile bootstrap confidence interval of one statistic.
+
+    Attributes:
+        value: The statistic on the data as given (None when undefined there).
+        low: Lower bound (None when fewer than half the resamples gave a value).
+        high: Upper bound.
+        level: Confidence level, e.g. 0.95.
+        resamples: Resamples drawn.
+        defined: Resamples on which the statistic was defined (a resample can hold a constant
+            vector: its coefficients are undefined and it is left out).
+    """
+
+    value: float | None
+    low: float | None
+    high: float | None
+    level: float
+    resamples: int
+    defined: int
+
+    @property
+    def excludes_zero(self) -> bool:
+        """Whether the whole interval lies on one side of 0 (a significant difference)."""
+        return self.low is not None and self.high is not None and (self.low > 0 or self.high < 0)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form: ``value``, ``low``, ``high``, ``level``, ``resamples``, ``defined``."""
+        return {
+            "value": self.value,
+            "low": self.low,
+            "high": self.high,
+            "level": self.level,
+            "resamples": self.resamples,
+            "defined": self.defined,
+        }
+
+
+def bootstrap_interval(
+    statistic: Callable[[npt.NDArray[np.int64]], float | None],
+    size: int,
+    *,
+    resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """Percentile bootstrap CI of ``statistic(indices)`` over ``size`` items drawn with replacement.
+
+    ``statistic`` gets an index array (``np.arange(size)`` for the value itself) and returns a
+    number, or None when it is undefined on that resample.
+
+    Raises:
+        ValueError: ``size < 2``, ``resamples < 1`` or ``level`` outside (0, 1).
+    """
+    if size < 2:
+        raise ValueError(f"bootstrap needs at least 2 items, got {size}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    value = statistic(np.arange(size))
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        result = statistic(rng.integers(0, size, size))
+        if result is not None and np.isfinite(result):
+            values.append(float(result))
+    if len(values) * 2 < resamples:
+        low = high = None
+    else:
+        tail = (1 - level) / 2 * 100
+        low, high = (float(v) for v in np.percentile(values, [tail, 100 - tail]))
+    return Interval(
+        None if value is None else float(value), low, high, level, resamples, len(values)
+    )
+
+
+def coefficient_intervals(
+    acc: ArrayLike,
+    flops: ArrayLike,
+    *,
+    other_acc: ArrayLike | None = None,
+    resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Interval]:
+    """Bootstrap CIs (over the Q paths) of the three coefficients of :func:`ranking_coefficients`.
+
+    With ``other_acc`` (the accuracies of the *same* paths on another super-supernet) the
+    intervals are of the paired difference ``coefficient(acc) - coefficient(other_acc)``: each
+    resample draws one set of paths for both, so the difference is not blurred by which paths
+    were drawn.
+
+    A resample repeats paths; the paper's Kendall counts a repeated path's pair as a tie, hence
+    discordant, which lowers it by about 1/Q on every resample (for a paired difference the
+    shift is common to both and cancels).
+    """
+    x, y = _vectors(acc, flops)
+    z = None if other_acc is None else _vectors(other_acc, flops)[0]
+
+    def statistic(name: str) -> Callable[[npt.NDArray[np.int64]], float | None]:
+        def compute(index: npt.NDArray[np.int64]) -> float | None:
+            value = getattr(ranking_coefficients(x[index], y[index]), name)
+            if z is None or value is None:
+                return value
+            other = getattr(ranking_coefficients(z[index], y[index]), name)
+            return None if other is None else value - other
+
+        return compute
+
+    return {
+        name: bootstrap_interval(
+            statistic(name), int(x.size), resamples=resamples, level=level, seed=seed
+        )
+        for name in COEFFICIENTS
+    }
