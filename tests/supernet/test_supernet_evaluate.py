@@ -124,3 +124,24 @@ def test_both_sums_the_logits_of_the_recalibrated_sides(
     both = SupernetEvaluator(net, train, val, recalib_batches=2, side="both")
     net.load_state_dict(state)  # the manual recalibration changed the shared supernet
     assert both(path) == expected
+
+
+def test_forward_chunk_does_not_change_the_accuracy(setup: tuple, tiny_space: SearchSpace) -> None:
+    # The mini-val forward is cut into chunks (eval mode: per-image results); recalibration
+    # batches stay whole. Chunks of 3 images, of 16 (= the batch) and one per image agree.
+    net, train, val = setup
+    paths = random_paths(tiny_space, 4, seed=12)
+    scores = {
+        chunk: [
+            SupernetEvaluator(net, train, val, recalib_batches=2, forward_chunk=chunk).evaluate(p)
+            for p in paths
+        ]
+        for chunk in (1, 3, 16)
+    }
+    assert scores[1] == scores[3] == scores[16]
+
+
+def test_forward_chunk_must_be_positive(setup: tuple) -> None:
+    net, train, val = setup
+    with pytest.raises(ValueError, match="forward_chunk must be >= 1, got 0"):
+        SupernetEvaluator(net, train, val, forward_chunk=0)

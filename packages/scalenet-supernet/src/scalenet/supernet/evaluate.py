@@ -72,12 +72,21 @@ def recalibrate_bn(supernet: SuperSupernet, batches: Batches, num_batches: int) 
     return used
 
 
-@torch.no_grad()
-def _logits(supernet: SuperSupernet, batches: Batches) -> tuple[Tensor, Tensor]:
+#: Images per eval-mode forward of the mini-val (a bigger batch is cut): on the CPU the
+#: activations of ~100 small images stay in cache, 1.2-1.4x faster than one batch of 200-1,000.
+FORWARD_CHUNK = 100
+
+
+@torch.inference_mode()
+def _logits(
+    supernet: SuperSupernet, batches: Batches, chunk: int = FORWARD_CHUNK
+) -> tuple[Tensor, Tensor]:
     device = supernet.classifier.weight.device
     outputs, targets = [], []
     for images, labels in batches:
-        outputs.append(supernet(images.to(device)).float().cpu())
+        for start in range(0, len(images), chunk):
+            piece = images[start : start + chunk]
+            outputs.append(supernet(piece.to(device)).float().cpu())
         targets.append(labels.cpu())
     return torch.cat(outputs), torch.cat(targets)
 
@@ -103,6 +112,9 @@ class SupernetEvaluator:
         side: ``left``, ``right`` or ``both`` (the logits of both sides summed, as the official
             tester does, each side recalibrated on its own); None takes the supernet's
             ``eval_side``.
+        forward_chunk: Most images per mini-val forward (eval mode: the chunking does not
+            change the logits beyond float rounding; the recalibration batches are kept whole,
+            since their batch statistics are what is estimated).
 
     Example:
         >>> evaluator = SupernetEvaluator(net, train_batches, val_batches, recalib_batches=10)
@@ -119,9 +131,13 @@ class SupernetEvaluator:
         recalib_batches: int = 10,
         batch_size: int | None = None,
         side: str | None = None,
+        forward_chunk: int = FORWARD_CHUNK,
     ) -> None:
         if recalib_batches < 0:
             raise ValueError(f"recalib_batches must be >= 0, got {recalib_batches}")
+        if forward_chunk < 1:
+            raise ValueError(f"forward_chunk must be >= 1, got {forward_chunk}")
+        self.forward_chunk = forward_chunk
         self.supernet = supernet
         self.train_batches = _fixed_prefix(_as_batches(train_batches, batch_size), recalib_batches)
         self.val_batches = _as_batches(val_batches, batch_size)
@@ -162,7 +178,7 @@ class SupernetEvaluator:
                 supernet.set_active(path, side)
                 recalibrate_bn(supernet, self.train_batches, self.recalib_batches)
                 supernet.eval()
-                logits, labels = _logits(supernet, self.val_batches)
+                logits, labels = _logits(supernet, self.val_batches, self.forward_chunk)
                 summed = logits if summed is None else combine_sides(summed, logits)
             assert summed is not None and labels is not None
             return top1(summed, labels)

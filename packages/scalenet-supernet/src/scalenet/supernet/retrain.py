@@ -487,16 +487,24 @@ def precise_bn(model: nn.Module, batches: Batches, num_batches: int) -> int:
 
 @torch.no_grad()
 def accuracy(
-    model: nn.Module, batches: Batches, topk: tuple[int, ...] = (1, 5)
-) -> dict[str, float]:
+    model: nn.Module,
+    batches: Batches,
+    topk: tuple[int, ...] = (1, 5),
+    *,
+    keep_predictions: bool = False,
+) -> dict[str, Any]:
     """Top-k accuracies (in [0, 1]) of ``model`` in eval mode over ``batches``.
 
-    ``k`` larger than the number of classes is skipped.
+    ``k`` larger than the number of classes is skipped. With ``keep_predictions`` the result also
+    has ``predictions`` and ``labels``: the top-1 class and the label of every image, in batch
+    order (what a paired comparison of two models on the same images needs).
     """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     correct: dict[int, int] = {}
+    predicted: list[Tensor] = []
+    targets: list[Tensor] = []
     total = 0
     try:
         for images, labels in batches:
@@ -507,12 +515,19 @@ def accuracy(
             hits = ranked == labels[:, None]
             for k in kept:
                 correct[k] = correct.get(k, 0) + int(hits[:, :k].any(dim=1).sum())
+            if keep_predictions:
+                predicted.append(ranked[:, 0].cpu())
+                targets.append(labels.cpu())
             total += len(labels)
     finally:
         model.train(was_training)
     if total == 0:
         raise ValueError("no evaluation images")
-    return {f"top{k}": value / total for k, value in sorted(correct.items())}
+    result: dict[str, Any] = {f"top{k}": value / total for k, value in sorted(correct.items())}
+    if keep_predictions:
+        result["predictions"] = torch.cat(predicted).tolist()
+        result["labels"] = torch.cat(targets).tolist()
+    return result
 
 
 @torch.no_grad()
@@ -543,16 +558,22 @@ def cpu_latency_ms(
 
 
 def evaluate_model(
-    model: StaticNet, batches: Batches, *, latency_repeats: int = 30, threads: int = 1
+    model: StaticNet,
+    batches: Batches,
+    *,
+    latency_repeats: int = 30,
+    threads: int = 1,
+    keep_predictions: bool = False,
 ) -> dict[str, Any]:
     """Top-1 (and top-5 with >= 5 classes) on ``batches``, FLOPs, params and CPU latency.
 
     Returns:
         ``{path, resolution, top1, [top5], flops, params, latency_ms}`` (accuracies in [0, 1],
-        FLOPs as multiply-accumulates measured by ``FlopCounterMode``).
+        FLOPs as multiply-accumulates measured by ``FlopCounterMode``), plus ``predictions`` and
+        ``labels`` per image with ``keep_predictions`` (:func:`accuracy`).
     """
     metrics: dict[str, Any] = {"path": model.path, "resolution": model.resolution}
-    metrics.update(accuracy(model, batches))
+    metrics.update(accuracy(model, batches, keep_predictions=keep_predictions))
     metrics["flops"] = counted_flops(model, model.resolution)
     metrics["params"] = num_params(model)
     metrics["latency_ms"] = round(
