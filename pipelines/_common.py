@@ -19,6 +19,7 @@ import yaml
 
 #: Top-level keys of params.yaml: the shared ones and one section per stage.
 TOP_LEVEL_KEYS = (
+    "seed",
     "space",
     "launcher",
     "loader",
@@ -28,11 +29,16 @@ TOP_LEVEL_KEYS = (
     "train_supernet",
     "search",
     "rank",
+    "standalone",
     "generalize",
     "baselines",
     "retrain",
     "evaluate",
 )
+
+#: Section keys that the top-level ``seed`` shifts: ``seed + RUN_SEED_STRIDE * seed``.
+SEEDED_KEYS = ("seed", "random_seed")
+RUN_SEED_STRIDE = 1000
 
 #: How the torch stages read the prepared data: all in memory (small sets, exact resume) or
 #: streamed by FFCV (ImageNet scale, on the GPU when there is one).
@@ -92,6 +98,8 @@ SCHEMAS: dict[str, Schema] = {
         "carry_base": bool,
     },
     "rank": {"paths": int, "seed": int},
+    "standalone": {"paths": int, "epochs": _NUMBER, "train_images": (int, type(None)),
+                   "seed": int},
     "generalize": {"function": str, "stages": int, "project": str},
     "baselines": {"compound_base": str, "coefficients": list, "random_seed": int},
     "retrain": {
@@ -261,11 +269,18 @@ def check_params(path: str) -> dict[str, Any]:
         fail(f"{path}: launcher must be a command such as python or torchrun, got {launcher!r}")
     if data.get("loader", "memory") not in LOADERS:
         fail(f"{path}: loader {data.get('loader')!r} not in {{{', '.join(LOADERS)}}}")
+    run_seed = data.get("seed", 0)
+    if not isinstance(run_seed, int) or isinstance(run_seed, bool) or not 0 <= run_seed < 1000:
+        fail(f"{path}: seed (the run's seed) must be an int in 0..999, got {run_seed!r}")
     return data
 
 
 def load_params(path: str, section: str, schema: Schema | None = None) -> dict[str, Any]:
     """Section ``section`` of the checked params file, plus the top-level ``space``, ``loader``.
+
+    The top-level ``seed`` (the run's seed, default 0) is added to the section's seeds
+    (:data:`SEEDED_KEYS`) times :data:`RUN_SEED_STRIDE`: one key gives the whole run other data
+    splits, initializations, samples and subsets, and ``seed: 0`` leaves every seed as written.
 
     The whole file is checked (:func:`check_params`): a typo in any key fails at once, naming
     the key and the allowed ones. ``schema`` checks a section that :data:`SCHEMAS` lacks. Keys of
@@ -278,18 +293,31 @@ def load_params(path: str, section: str, schema: Schema | None = None) -> dict[s
     for name, default in OPTIONAL.items():
         if name.startswith(f"{section}."):
             result.setdefault(name.split(".", 1)[1], default)
+    run_seed = data.get("seed", 0)
+    for key in SEEDED_KEYS:
+        if isinstance(result.get(key), int) and not isinstance(result[key], bool):
+            result[key] += RUN_SEED_STRIDE * run_seed
     result["space"] = data["space"]
     result["loader"] = data.get("loader", "memory")
     return result
 
 
-def write_json(path: str | Path, payload: Any) -> None:
-    """Write JSON atomically (temporary file in the same folder, then rename)."""
+def write_json(path: str | Path, payload: Any, *, indent: int | None = 2) -> None:
+    """Write JSON atomically (temporary file in the same folder, then rename).
+
+    ``indent=None`` writes one compact line (large arrays such as per-image predictions).
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        json.dump(payload, stream, indent=2, sort_keys=True)
+        json.dump(
+            payload,
+            stream,
+            indent=indent,
+            sort_keys=True,
+            separators=None if indent is not None else (",", ":"),
+        )
         stream.write("\n")
     os.replace(temp, target)
 

@@ -10,8 +10,10 @@ to the analytic count of scalenet-space, parameters, and the median CPU latency 
 forward on one thread.
 
 Writes OUT/metrics.json ({"models": {"<family>/S<j>": {...}}}, a DVC metric), OUT/models.csv (one
-row per model, the DVC plot of top-1 vs FLOPs) and OUT/cache.jsonl (kept by DVC: models already
-evaluated with the same weights and settings are not evaluated again after an interruption).
+row per model, the DVC plot of top-1 vs FLOPs), OUT/predictions.json (the top-1 class of every
+model on every evaluated image, with the labels: the report's paired comparisons of two models
+on the same images) and OUT/cache.jsonl (kept by DVC: models already evaluated with the same
+weights and settings are not evaluated again after an interruption).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from typing import Any
 import torch
 from _common import CostRecord, fail, load_params, stage_cost, write_json
 from _supernet import default_device, eval_batches, held_out_split, split_size, subset_indices
-from tqdm import tqdm
 
+from scalenet.space.progress import progress_bar
 from scalenet.supernet.retrain import evaluate_model
 from scalenet.supernet.static import StaticNet, load_static
 
@@ -47,7 +49,9 @@ def _read_cache(file: FilePath) -> dict[str, dict[str, Any]]:
         for line in file.read_text(encoding="utf-8").splitlines():
             try:
                 record = json.loads(line)
-                cache[record["key"]] = record["metrics"]
+                if "predictions" not in record:  # written before predictions were kept
+                    continue
+                cache[record["key"]] = {**record["metrics"], "predictions": record["predictions"]}
             except (json.JSONDecodeError, KeyError, TypeError):
                 continue
     return cache
@@ -98,8 +102,10 @@ def evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
     cost.mark(bool(cache))  # an earlier run's results are reused: its record is added
     settings = json.dumps({**params, "split": split, "images": images}, sort_keys=True)
     models: dict[str, dict[str, Any]] = {}
+    predictions: dict[str, list[int]] = {}
+    labels: list[int] | None = None
     reused = 0
-    for family, j in tqdm(wanted, desc="evaluate", leave=False):
+    for family, j in progress_bar(wanted, desc="evaluate", leave=False):
         folder = retrained / f"{family}-S{j}"
         member_file = FilePath(args.families) / family / f"S{j}.json"
         if not member_file.is_file():
@@ -126,14 +132,26 @@ def evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
                 device=next(model.parameters()).device,
             )
             metrics = evaluate_model(
-                model, batches, latency_repeats=params["latency_repeats"], threads=1
+                model,
+                batches,
+                latency_repeats=params["latency_repeats"],
+                threads=1,
+                keep_predictions=True,
             )
-            cache[key] = metrics
+            predicted = {"predictions": metrics.pop("predictions"), "labels": metrics.pop("labels")}
+            cache[key] = {**metrics, **predicted}
             with cache_file.open("a", encoding="utf-8") as stream:
-                stream.write(json.dumps({"key": key, "metrics": metrics}, sort_keys=True) + "\n")
+                record = {"key": key, "metrics": metrics, **predicted}
+                stream.write(json.dumps(record, sort_keys=True) + "\n")
+        found = {name: value for name, value in cache[key].items() if name != "labels"}
+        predictions[f"{family}/S{j}"] = found.pop("predictions")
+        if labels is None:
+            labels = cache[key]["labels"]
+        elif cache[key]["labels"] != labels:
+            fail(f"{family}-S{j}: evaluated on other images than the models before it")
         trained = json.loads((folder / "train.json").read_text(encoding="utf-8"))
         models[f"{family}/S{j}"] = {
-            **cache[key],
+            **found,
             "family": family,
             "stage": j,
             "budget": member["budget"],
@@ -144,6 +162,17 @@ def evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
             "test_images": images,
         }
     write_json(out / "metrics.json", {"models": models})
+    write_json(
+        out / "predictions.json",
+        {
+            "split": split,
+            "images": images,
+            "indices": None if indices is None else [int(i) for i in indices],
+            "labels": labels,
+            "models": predictions,
+        },
+        indent=None,
+    )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

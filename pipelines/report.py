@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from _common import fail, read_params
+from _stats import PairedDifference, accuracy_interval, paired_difference
 
 FIGURES = (
     "sampling.png",
@@ -713,6 +715,129 @@ def section_rank(ctx: Context) -> list[str]:
             f"uniform ({verdict}); HSS has the higher value on {agree} of "
             f"{len(both)} coefficients.",
         ]
+    return lines + rank_interval_lines(ctx, keys)
+
+
+def _interval(value: Any) -> str:
+    item = mapping(value, "interval")
+    if item.get("low") is None or item.get("high") is None:
+        return "–"
+    return f"[{number(item['low']):+.3f}, {number(item['high']):+.3f}]"
+
+
+def rank_difference(ctx: Context, key: str = "kendall") -> tuple[float, float, float] | None:
+    """(value, low, high) of the paired HSS - uniform difference of ``key``, when known."""
+    intervals = ctx.inputs.json("rank/intervals.json")
+    if intervals is None or intervals.get("difference") is None:
+        return None
+    item = mapping(mapping(intervals["difference"], "difference")[key], key)
+    if item.get("value") is None or item.get("low") is None:
+        return None
+    return number(item["value"]), number(item["low"]), number(item["high"])
+
+
+def _significance(low: float, high: float, first: str, second: str) -> str:
+    if low > 0:
+        return f"{first} significantly higher"
+    if high < 0:
+        return f"{second} significantly higher"
+    return "not significant (the interval includes 0)"
+
+
+def standalone_lines(ctx: Context, agreement: Any) -> list[str]:
+    """Kendall tau-b of each super-supernet vs the same paths trained stand-alone."""
+    if agreement is None:
+        return ["", missing(ctx.inputs.name("standalone/paths.csv"), "standalone")]
+    samplers = mapping(agreement["samplers"], "standalone samplers")
+    rows = [
+        [
+            SAMPLER_NAMES.get(name, name),
+            optional(mapping(value, name).get("value"), lambda v: f"{number(v):+.3f}"),
+            _interval(value),
+        ]
+        for name, value in samplers.items()
+    ]
+    count = integer(agreement["paths"])
+    lines = [
+        "",
+        f"Against the ranking researchers trust more: Kendall's tau-b between each "
+        f"super-supernet's mini-val top-1 of {count} of these paths and the top-1 of the same "
+        "paths trained on their own (`standalone` stage: the retrain recipe, shortened; "
+        f"`{ctx.inputs.name('standalone/paths.csv')}`):",
+        "",
+        *table(["super-supernet", "Kendall tau-b", "95 % CI"], rows, "lrr"),
+    ]
+    difference = agreement.get("difference")
+    if difference is not None and difference.get("low") is not None:
+        first, second = (SAMPLER_NAMES.get(n, n) for n in sequence(difference["of"], "of"))
+        value, low, high = (number(difference[k]) for k in ("value", "low", "high"))
+        lines += [
+            "",
+            f"{first} - {second}: {value:+.3f} [{low:+.3f}, {high:+.3f}]: "
+            f"{_significance(low, high, first, second)}.",
+        ]
+    return lines
+
+
+def standalone_difference(ctx: Context) -> tuple[float, float, float] | None:
+    """(value, low, high) of HSS - uniform in Kendall tau-b vs stand-alone, when known."""
+    intervals = ctx.inputs.json("rank/intervals.json")
+    if intervals is None or intervals.get("standalone") is None:
+        return None
+    difference = mapping(intervals["standalone"], "standalone").get("difference")
+    if difference is None or difference.get("low") is None:
+        return None
+    value, low, high = (number(difference[k]) for k in ("value", "low", "high"))
+    return value, low, high
+
+
+def rank_interval_lines(ctx: Context, keys: list[str]) -> list[str]:
+    """The bootstrap intervals of the rank stage (rank/intervals.json), when present."""
+    intervals = ctx.inputs.json("rank/intervals.json")
+    if intervals is None:
+        return ["", missing(ctx.inputs.name("rank/intervals.json"), "rank")]
+    samplers = mapping(intervals["samplers"], "samplers")
+    names = [name for name in SAMPLERS if name in samplers] + sorted(
+        name for name in samplers if name not in SAMPLERS
+    )
+    difference = intervals.get("difference")
+    headers = ["coefficient"] + [f"{SAMPLER_NAMES.get(n, n)} 95 % CI" for n in names]
+    if difference is not None:
+        first, second = (SAMPLER_NAMES.get(n, n) for n in sequence(difference["of"], "of"))
+        headers.append(f"{first} - {second} [95 % CI]")
+    rows = []
+    for key in keys:
+        row = [COEFFICIENT_NAMES.get(key, key)]
+        row += [_interval(mapping(samplers[n], n)[key]) for n in names]
+        if difference is not None:
+            item = mapping(difference[key], key)
+            shown = "–" if item.get("value") is None else f"{number(item['value']):+.3f} "
+            row.append(shown + _interval(item) if item.get("value") is not None else shown)
+        rows.append(row)
+    some = mapping(samplers[names[0]], names[0])[keys[0]] if names and keys else {}
+    lines = [
+        "",
+        f"Percentile bootstrap intervals over the Q paths ({integer(some.get('resamples', 0))} "
+        "resamples; `" + ctx.inputs.name("rank/intervals.json") + "`), and of the paired "
+        "difference: each resample draws one set of paths for both super-supernets:",
+        "",
+        *table(headers, rows, "l" + "r" * (len(headers) - 1)),
+    ]
+    lines += standalone_lines(ctx, intervals.get("standalone"))
+    found = rank_difference(ctx)
+    if found is not None:
+        value, low, high = found
+        if low > 0:
+            verdict = "HSS ranks significantly better than uniform"
+        elif high < 0:
+            verdict = "uniform ranks significantly better than HSS"
+        else:
+            verdict = "the difference is not significant: the interval includes 0"
+        lines += [
+            "",
+            f"Kendall τ (eqs. 4-6), HSS - uniform: {value:+.3f} [{low:+.3f}, {high:+.3f}]: "
+            f"{verdict}.",
+        ]
     return lines
 
 
@@ -1136,24 +1261,165 @@ class Evaluated:
     raw: dict[str, Any]
 
 
-def section_evaluate(ctx: Context) -> list[str]:
+def _top1_interval(e: Evaluated) -> str:
+    images = e.raw.get("test_images")
+    if images is None:
+        return "–"
+    total = int(number(images))
+    low, high = accuracy_interval(round(e.top1 * total / 100), total)
+    return f"[{low:.2f}, {high:.2f}]"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Model ``first`` against ``second`` on the same test images."""
+
+    kind: str  # "family" (ScaleNet vs a baseline at one stage) or "scaling" (S_max vs S0)
+    first: Evaluated
+    second: Evaluated
+    result: PairedDifference
+
+
+def _label(e: Evaluated) -> str:
+    return f"{FAMILY_NAMES.get(e.family, e.family)} S{e.stage}"
+
+
+def evaluated_models(ctx: Context) -> list[Evaluated] | None:
+    """The models of evaluate/metrics.json, or None when it is missing."""
     metrics = ctx.inputs.json("evaluate/metrics.json")
     if metrics is None:
-        return [missing(ctx.inputs.name("evaluate/metrics.json"), "evaluate")]
-    entries = []
-    for key, value in mapping(metrics["models"], "models").items():
-        model = mapping(value, key)
-        entries.append(
-            Evaluated(
-                key=key,
-                family=str(model["family"]),
-                stage=int(model["stage"]),
-                flops=number(model["flops"], f"{key}.flops"),
-                params=number(model["params"], f"{key}.params"),
-                top1=100 * number(model["top1"], f"{key}.top1"),
-                raw=model,
-            )
+        return None
+    return [
+        Evaluated(
+            key=key,
+            family=str(model["family"]),
+            stage=int(model["stage"]),
+            flops=number(model["flops"], f"{key}.flops"),
+            params=number(model["params"], f"{key}.params"),
+            top1=100 * number(model["top1"], f"{key}.top1"),
+            raw=model,
         )
+        for key, value in mapping(metrics["models"], "models").items()
+        for model in (mapping(value, key),)
+    ]
+
+
+def paired_comparisons(ctx: Context, entries: list[Evaluated]) -> list[Comparison] | None:
+    """ScaleNet vs each baseline per stage and S_max vs S0 per family, on the same images.
+
+    None when evaluate/predictions.json is missing (a run made before predictions were kept).
+    """
+    data = ctx.inputs.json("evaluate/predictions.json")
+    if data is None:
+        return None
+    labels = np.asarray(sequence(data["labels"], "labels"))
+    predictions = mapping(data["models"], "models")
+    correct: dict[str, np.ndarray] = {}
+    for e in entries:
+        if e.key not in predictions:
+            raise ReportError(f"no predictions of {e.key}")
+        predicted = np.asarray(sequence(predictions[e.key], e.key))
+        if predicted.shape != labels.shape:
+            raise ReportError(f"{e.key}: {predicted.size} predictions for {labels.size} labels")
+        correct[e.key] = predicted == labels
+    by_family: dict[str, dict[int, Evaluated]] = {}
+    for e in entries:
+        by_family.setdefault(e.family, {})[e.stage] = e
+    pairs: list[tuple[str, Evaluated, Evaluated]] = []
+    ours = by_family.get("scalenet", {})
+    for stage in sorted(ours):
+        for baseline in BASELINES:
+            if stage in by_family.get(baseline, {}):
+                pairs.append(("family", ours[stage], by_family[baseline][stage]))
+    for family in [f for f in FAMILY_ORDER if f in by_family]:
+        stages = sorted(by_family[family])
+        if len(stages) >= 2:
+            pairs.append(("scaling", by_family[family][stages[-1]], by_family[family][stages[0]]))
+    return [
+        Comparison(kind, a, b, paired_difference(correct[a.key], correct[b.key], seed=index))
+        for index, (kind, a, b) in enumerate(pairs)
+    ]
+
+
+def comparison_lines(comparisons: list[Comparison]) -> list[str]:
+    """The table of paired differences and the sentences that read it."""
+    if not comparisons:
+        return []
+    images = comparisons[0].result.images
+    rows = [
+        [
+            _label(c.first),
+            _label(c.second),
+            f"{c.first.top1:.2f}",
+            f"{c.second.top1:.2f}",
+            c.result.interval(),
+            f"{c.result.only_a} / {c.result.only_b}",
+            f"{c.result.p_value:.2g}",
+            c.result.verdict(_label(c.first), _label(c.second)),
+        ]
+        for c in comparisons
+    ]
+    lines = [
+        f"Paired comparisons on the same {images:,} test images: the difference of top-1 "
+        "(points) with its 95 % bootstrap interval over the images (2,000 resamples), the images "
+        "only one of the two gets right, and McNemar's exact p-value; a difference is "
+        "significant when its interval excludes 0 (`pipelines/_stats.py`):",
+        "",
+        *table(
+            [
+                "model A",
+                "model B",
+                "A top-1",
+                "B top-1",
+                "A - B [95 % CI]",
+                "only A / only B right",
+                "McNemar p",
+                "verdict",
+            ],
+            rows,
+            "llrrrrrl",
+        ),
+    ]
+    family = [c for c in comparisons if c.kind == "family"]
+    if family:
+        better = [c for c in family if c.result.significant and c.result.difference > 0]
+        worse = [c for c in family if c.result.significant and c.result.difference < 0]
+        level = len(family) - len(better) - len(worse)
+        lines += [
+            "",
+            f"ScaleNet's family against the baselines, {len(family)} paired comparisons: "
+            f"significantly better in {len(better)}"
+            + (f" ({', '.join(_pair(c) for c in better)})" if better else "")
+            + f", significantly worse in {len(worse)}"
+            + (f" ({', '.join(_pair(c) for c in worse)})" if worse else "")
+            + f", no significant difference in {level}.",
+        ]
+    scaling = [c for c in comparisons if c.kind == "scaling"]
+    if scaling:
+        parts = [
+            f"{FAMILY_NAMES.get(c.first.family, c.first.family)} S{c.first.stage} vs "
+            f"S{c.second.stage} {c.result.interval()} "
+            f"({_direction(c.result)})"
+            for c in scaling
+        ]
+        lines += ["", "Does accuracy rise with the scaling stage? " + "; ".join(parts) + "."]
+    return lines
+
+
+def _direction(result: PairedDifference) -> str:
+    if not result.significant:
+        return "not significant"
+    return "significantly higher" if result.difference > 0 else "significantly lower"
+
+
+def _pair(c: Comparison) -> str:
+    return f"S{c.first.stage} vs {FAMILY_NAMES.get(c.second.family, c.second.family)}"
+
+
+def section_evaluate(ctx: Context) -> list[str]:
+    entries = evaluated_models(ctx)
+    if entries is None:
+        return [missing(ctx.inputs.name("evaluate/metrics.json"), "evaluate")]
     families = sorted(
         {e.family for e in entries},
         key=lambda f: (FAMILY_ORDER.index(f) if f in FAMILY_ORDER else len(FAMILY_ORDER), f),
@@ -1168,6 +1434,7 @@ def section_evaluate(ctx: Context) -> list[str]:
             mparams(e.params),
             optional(e.raw.get("resolution"), lambda v: str(round(number(v)))),
             f"{e.top1:.2f}",
+            _top1_interval(e),
             optional(e.raw.get("top5"), lambda v: f"{100 * number(v):.2f}"),
             optional(e.raw.get("latency_ms"), lambda v: f"{number(v):.2f}"),
             optional(e.raw.get("epochs"), lambda v: f"{number(v):g}"),
@@ -1197,15 +1464,25 @@ def section_evaluate(ctx: Context) -> list[str]:
                 "params (M)",
                 "resolution (px)",
                 "top-1 (%)",
+                "95 % CI",
                 "top-5 (%)",
                 "latency (ms)",
                 "epochs",
                 "train images",
             ],
             rows,
-            "llrrrrrrrrr",
+            "llrrrrrrrrrr",
         ),
     ]
+    comparisons = paired_comparisons(ctx, entries)
+    if comparisons is None:
+        lines += [
+            "",
+            missing(ctx.inputs.name("evaluate/predictions.json"), "evaluate")
+            + " (per-image predictions: no paired comparison)",
+        ]
+    else:
+        lines += ["", *comparison_lines(comparisons)]
     by_family = {f: {e.stage: e for e in entries if e.family == f} for f in families}
     if "scalenet" in by_family:
         ours = by_family["scalenet"]
@@ -1225,19 +1502,13 @@ def section_evaluate(ctx: Context) -> list[str]:
             )
         if sentences:
             lines += ["", "ScaleNet's family: " + "; ".join(sentences) + "."]
-    test_counts = [int(number(e.raw["test_images"])) for e in entries if "test_images" in e.raw]
     epochs = sorted({number(e.raw["epochs"]) for e in entries if "epochs" in e.raw})
-    if test_counts and epochs:
-        smallest = min(test_counts)
-        error = 100 * (0.25 / smallest) ** 0.5
+    if epochs:
         lines += [
             "",
-            f"How much these differences mean: every model was trained for "
-            f"{', '.join(f'{v:g}' for v in epochs)} epoch(s) (supplementary A: 300 on ImageNet), "
-            f"and a top-1 measured on {smallest:,} images has a standard error of up to "
-            f"{error:.1f} points, so gaps of about {2 * error:.0f} points or less are within "
-            "noise; a schedule this short ranks how fast a network starts to learn more than how "
-            "well it ends up.",
+            f"Every model was trained for {', '.join(f'{v:g}' for v in epochs)} epoch(s) "
+            "(supplementary A: 300 on ImageNet): a schedule this short ranks how fast a network "
+            "learns as much as how well it ends up.",
         ]
     from _report_plots import plot_accuracy
 
@@ -1389,12 +1660,14 @@ def preload(inputs: Inputs, data_dir: str) -> None:
         "sampling/stats.json",
         "sampling/histogram.json",
         "rank/metrics.json",
+        "rank/intervals.json",
         "search/result.json",
         "search/metrics.json",
         "family/fit.json",
         *FAMILY_FILES,
         *(f"family/{name}/family.json" for name in BASELINES),
         "evaluate/metrics.json",
+        "evaluate/predictions.json",
         *(
             f"supernet/{name}/{file}"
             for name in SAMPLERS
@@ -1406,6 +1679,153 @@ def preload(inputs: Inputs, data_dir: str) -> None:
     for rel in ("search/log.jsonl", *(f"supernet/{name}/metrics.jsonl" for name in SAMPLERS)):
         inputs.jsonl(rel)
     inputs.json_file((Path(data_dir) / "manifest.json").as_posix())
+
+
+def _answer(results: list[tuple[str, PairedDifference]]) -> str:
+    """Yes / no / not resolved, from paired differences that should all be positive."""
+    if not results:
+        return "not available"
+    if all(r.significant and r.difference > 0 for _, r in results):
+        return "**yes**"
+    if any(r.significant and r.difference < 0 for _, r in results):
+        return "**no**"
+    return "**not resolved**"
+
+
+def headline(ctx: Context) -> list[str]:
+    """The report's first screen: three questions, answered with their intervals."""
+    rows: list[list[str]] = []
+    entries = evaluated_models(ctx)
+    comparisons = None if entries is None else paired_comparisons(ctx, entries)
+    if comparisons is None:
+        rows.append(
+            [
+                "Did the search find a better base than random and compound scaling?",
+                "not available",
+                missing(ctx.inputs.name("evaluate/predictions.json"), "evaluate"),
+            ]
+        )
+    else:
+        family = [c for c in comparisons if c.kind == "family"]
+        first = min((c.first.stage for c in family), default=None)
+        at_base = [
+            (FAMILY_NAMES[c.second.family], c.result) for c in family if c.first.stage == first
+        ]
+        better = sum(c.result.significant and c.result.difference > 0 for c in family)
+        evidence = "; ".join(
+            f"vs {FAMILY_NAMES.get(c.second.family, c.second.family)} {c.result.interval()}"
+            for c in family
+            if c.first.stage == first
+        )
+        if evidence:
+            evidence += f" (all stages: significantly better in {better} of {len(family)})"
+        rows.append(
+            [
+                "Did the search find a better base than random and compound scaling? "
+                f"(top-1 difference, points, at S{first})",
+                _answer(at_base),
+                evidence or "no comparison",
+            ]
+        )
+    for question, found in (
+        ("Does HSS rank paths better than uniform? (Kendall τ, eqs. 4-6)", rank_difference(ctx)),
+        (
+            "Does HSS rank paths better than uniform? (Kendall tau-b vs stand-alone training)",
+            standalone_difference(ctx),
+        ),
+    ):
+        if found is None:
+            rows.append([question, "not available", "see section 5"])
+            continue
+        value, low, high = found
+        answer = "**yes**" if low > 0 else "**no**" if high < 0 else "**not resolved**"
+        rows.append([question, answer, f"HSS - uniform {value:+.3f} [{low:+.3f}, {high:+.3f}]"])
+    rel, family_json = family_file(ctx)
+    budgets = ctx.inputs.json("budgets.json")
+    if family_json is None or budgets is None:
+        rows.append(
+            [
+                "Did generalization hit the budgets?",
+                "not available",
+                missing(ctx.inputs.name(rel), "generalize"),
+            ]
+        )
+    else:
+        generalized = [
+            mapping(m, "member")
+            for m in sequence(family_json["members"], "members")
+            if mapping(m, "member").get("kind") == "generalized"
+        ]
+        tolerance = number(budgets["tolerance"])
+        hits = []
+        for m in generalized:
+            j = int(m["stage"])
+            gap = number(m["flops"]) / number(m["budget"]) - 1
+            inside = abs(number(m["flops"]) - number(m["budget"])) <= tolerance * 2**j
+            hits.append((j, gap, inside))
+        answer = (
+            "not available"
+            if not hits
+            else "**yes**"
+            if all(inside for _, _, inside in hits)
+            else "**no**"
+        )
+        rows.append(
+            [
+                "Did generalization hit the budgets? (generalized members, FLOPs vs budget)",
+                answer,
+                "; ".join(
+                    f"S{j} {100 * gap:+.2f} % ({'within' if inside else 'outside'} the "
+                    f"stage's tolerance ±{100 * tolerance / number(budgets['f0']):.1f} %)"
+                    for j, gap, inside in hits
+                )
+                or "no generalized member",
+            ]
+        )
+    return [
+        "**Headline** (95 % intervals; the sections below give every number and its source):",
+        "",
+        *table(["question", "answer", "evidence"], rows, "lll"),
+        "",
+    ]
+
+
+def design(ctx: Context) -> list[str]:
+    """The opening paragraph on the run's design: what the budget of this machine buys, and why."""
+    params = ctx.params
+    manifest = ctx.inputs.json_file((Path(ctx.data_dir) / "manifest.json").as_posix())
+    sections = [params.get(name) for name in ("prepare", "train_supernet", "retrain", "evaluate")]
+    if manifest is None or not all(isinstance(section, dict) for section in sections):
+        return []
+    train, retrain, evaluate = (mapping(section, "params") for section in sections[1:])
+    splits = mapping(manifest["splits"], "splits")
+    minival = int(number(mapping(splits["minival"], "minival")["num_samples"]))
+    held_out = "test" if "test" in splits else "val"
+    test_total = int(number(mapping(splits[held_out], held_out)["num_samples"]))
+    test = test_total if evaluate.get("test_images") is None else int(evaluate["test_images"])
+    step = int(train["batch_size"]) * int(train.get("processes", 1))
+    images = (
+        "the whole train split"
+        if retrain.get("train_images") is None
+        else (f"{integer(retrain['train_images'])} train images")
+    )
+    stages = ", ".join(f"S{j}" for j in retrain["stages"])
+    return [
+        "**Design of the run.** "
+        f"Each super-supernet trains {integer(train['iterations'])} steps of {step} images "
+        f"({integer(int(train['iterations']) * step)} images, `train_supernet`). Paths are "
+        f"scored on a mini-val of {integer(minival)} images held out of train "
+        f"({minival // max(1, len(manifest['classes']))} a class; the paper holds out 50 a "
+        "class): one path's top-1 near "
+        f"60 % has a standard error of {100 * (0.24 / minival) ** 0.5:.1f} points there. "
+        f"Members {stages} of each family are retrained on {images} for "
+        f"{number(retrain['epochs']):g} epoch(s) and evaluated on {integer(test)} of the "
+        f"{integer(test_total)} `{held_out}` images, where a top-1 near 90 % has a standard error "
+        f"of {100 * (0.09 / test) ** 0.5:.2f} points and two models are compared image by image "
+        "(paired intervals). The sizes are what 2 CPU cores afford in about half an hour "
+        '(docs/running.md, "The default run\'s design"); `configs/` has longer settings.',
+        "",
+    ]
 
 
 def render(ctx: Context) -> str:
@@ -1443,6 +1863,8 @@ def render(ctx: Context) -> str:
         "",
         "FLOPs are multiply-accumulates (the paper's convention); MFLOPs = 10^6 FLOPs.",
         "",
+        *headline(ctx),
+        *design(ctx),
     ]
     text = "\n".join(intro + body).rstrip("\n") + "\n"
     return re.sub(r"\n{3,}", "\n\n", text)  # one blank line between blocks, never two

@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 from pathlib import Path as FilePath
+from typing import Any
 
 import torch
 from _common import CostRecord, fail, load_params, stage_cost, write_json
@@ -71,9 +72,18 @@ def main() -> None:
         retrain(args, member, cost)
 
 
-def retrain(args: argparse.Namespace, member: FilePath, cost: CostRecord) -> None:
-    """Retrain (or resume) ``member``; write the weights and a training summary."""
-    params = load_params(args.params, "retrain")
+def retrain(
+    args: argparse.Namespace,
+    member: FilePath,
+    cost: CostRecord,
+    params: dict[str, Any] | None = None,
+) -> None:
+    """Retrain (or resume) ``member``; write the weights and a training summary.
+
+    ``params``: the recipe (default: the ``retrain`` section; the `standalone` stage passes the
+    same section with its own length, subset and seed).
+    """
+    params = load_params(args.params, "retrain") if params is None else dict(params)
     stages = params["stages"]
     if not stages or not all(isinstance(j, int) and not isinstance(j, bool) for j in stages):
         fail(f"retrain.stages must be a non-empty list of scaling stages, got {stages!r}")

@@ -32,6 +32,7 @@ SIZES = {
     },
     "search": {"population": 2, "generations": 1, "iterations": 1, "initial_bases": 1},
     "rank": {"paths": 3},
+    "standalone": {"paths": 2, "epochs": 1, "train_images": 8},
     "retrain": {
         "stages": [0, 5], "train_images": 8, "epochs": 1, "batch_size": 2, "checkpoint_every": 1,
     },

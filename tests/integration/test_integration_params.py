@@ -189,3 +189,49 @@ def test_budgets_stage_writes_explicit_budgets(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
     assert "explicit lists 2 budget(s), scaling stages 0..3 need at least 4" in result.stderr
+
+
+def test_the_run_seed_shifts_every_section_seed(tmp_path):
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    data["seed"] = 2
+    file = tmp_path / "params.yaml"
+    file.write_text(yaml.safe_dump(data, sort_keys=False))
+    for section in ("prepare", "budgets", "train_supernet", "search", "rank", "retrain"):
+        written = data[section]["seed"]
+        assert _common.load_params(str(file), section)["seed"] == written + 2000
+    baselines = _common.load_params(str(file), "baselines")
+    assert baselines["random_seed"] == data["baselines"]["random_seed"] + 2000
+    # seed 0 (and no seed key at all) leaves the seeds as written
+    del data["seed"]
+    file.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert _common.load_params(str(file), "retrain")["seed"] == data["retrain"]["seed"]
+
+
+@pytest.mark.parametrize("value", [-1, 1000, 1.5, "one", True])
+def test_a_bad_run_seed_names_the_key(tmp_path, capsys, value):
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    data["seed"] = value
+    err = check(tmp_path, data, capsys)
+    assert "seed (the run's seed) must be an int in 0..999" in err
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"paths": 61}, "standalone.paths must be in 2..rank.paths = 60"),
+        ({"paths": 1}, "standalone.paths must be in 2..rank.paths = 60"),
+        ({"train_images": 0}, "standalone.train_images must be >= 1 or null, got 0"),
+        ({"epochs": 0}, "standalone.epochs must be > 0, got 0"),
+    ],
+)
+def test_standalone_bad_counts_name_the_key(tmp_path, capsys, change, message):
+    import standalone
+
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    data["standalone"].update(change)
+    file = tmp_path / "params.yaml"
+    file.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(SystemExit) as raised:
+        standalone.check(str(file))
+    assert raised.value.code == 2
+    assert message in capsys.readouterr().err

@@ -62,6 +62,7 @@ TINY = {
     },
     "search": {"population": 4, "generations": 2, "iterations": 1, "initial_bases": 2},
     "rank": {"paths": 6},
+    "standalone": {"paths": 2, "epochs": 1, "train_images": 64},
     "generalize": {"stages": 4},
     "retrain": {
         "stages": [0, 4],
@@ -99,6 +100,17 @@ def test_whole_pipeline_on_tiny_settings(project):
     assert [s["stage"] for s in result["strategies"]] == [1, 2, 3]
     rank = json.loads((root / "outputs/rank/metrics.json").read_text())
     assert set(rank) == {"hss", "uniform"}
+    # the first 2 of the 6 ranked paths, trained on their own, and the intervals of both rankings
+    alone = (root / "outputs/standalone/paths.csv").read_text().splitlines()
+    ranked = (root / "outputs/rank/hss.csv").read_text().splitlines()
+    assert len(alone) == 3 and [r.split(",")[0] for r in alone[1:]] == [
+        r.split(",")[0] for r in ranked[1:3]
+    ]
+    intervals = json.loads((root / "outputs/rank/intervals.json").read_text())
+    assert set(intervals["samplers"]) == {"hss", "uniform"}
+    assert intervals["difference"]["of"] == ["hss", "uniform"]
+    assert intervals["standalone"]["paths"] == 2
+    assert set(intervals["standalone"]["samplers"]) == {"hss", "uniform"}
     families = {
         name: json.loads((root / f"outputs/family/{name}/family.json").read_text())
         for name in ("scalenet", "compound", "random")
@@ -119,6 +131,11 @@ def test_whole_pipeline_on_tiny_settings(project):
         assert record["flops"] == record["flops_analytic"] == member["flops"], name
         assert 0 <= record["top1"] <= record["top5"] <= 1 and record["test_images"] == 40
         assert record["latency_ms"] > 0 and record["train_images"] == 64
+    predictions = json.loads((root / "outputs/evaluate/predictions.json").read_text())
+    assert sorted(predictions["models"]) == sorted(models) and len(predictions["labels"]) == 40
+    for name, predicted in predictions["models"].items():
+        right = sum(p == y for p, y in zip(predicted, predictions["labels"], strict=True))
+        assert right == round(models[name]["top1"] * 40), name
     train = json.loads((root / "outputs/retrain/scalenet-S4/train.json").read_text())
     assert train["iterations"] == 2 and train["resolution"] == member_side(families, 4)
     # every declared plot loads (DVC reads no JSON Lines: the loss curves are metrics.csv)

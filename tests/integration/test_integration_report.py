@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -365,6 +366,63 @@ def build_tree(root: Path) -> None:
                 "test_images": 2_000,
             }
     _write(out / "evaluate/metrics.json", {"models": models})
+    # Per-image predictions with the models' top-1: every model is right on a prefix of one
+    # fixed order of the images, so a better model's right images contain a worse one's.
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 2_000)
+    order = rng.permutation(2_000)
+    predictions = {}
+    for key, model in models.items():
+        predicted = (labels + 1) % 10
+        right = order[: round(model["top1"] * 2_000)]
+        predicted[right] = labels[right]
+        predictions[key] = predicted.tolist()
+    _write(
+        out / "evaluate/predictions.json",
+        {
+            "split": "test",
+            "images": 2_000,
+            "indices": None,
+            "labels": labels.tolist(),
+            "models": predictions,
+        },
+    )
+    interval = {"level": 0.95, "resamples": 2000, "defined": 2000}
+    _write(
+        out / "rank/intervals.json",
+        {
+            "samplers": {
+                name: {
+                    key: {"value": value, "low": value - 0.1, "high": value + 0.1, **interval}
+                    for key, value in values.items()
+                }
+                for name, values in (
+                    ("hss", {"kendall": 0.4123, "pearson": 0.5, "spearman": 0.55}),
+                    ("uniform", {"kendall": 0.3831, "pearson": 0.479, "spearman": 0.578}),
+                )
+            },
+            "difference": {
+                "of": ["hss", "uniform"],
+                "kendall": {"value": 0.0292, "low": -0.051, "high": 0.112, **interval},
+                "pearson": {"value": 0.021, "low": -0.04, "high": 0.09, **interval},
+                "spearman": {"value": -0.028, "low": -0.1, "high": 0.05, **interval},
+            },
+            "standalone": {
+                "paths": 8,
+                "samplers": {
+                    "hss": {"value": 0.5714, "low": 0.2, "high": 0.9, **interval},
+                    "uniform": {"value": 0.2857, "low": -0.2, "high": 0.7, **interval},
+                },
+                "difference": {
+                    "of": ["hss", "uniform"],
+                    "value": 0.2857,
+                    "low": 0.05,
+                    "high": 0.6,
+                    **interval,
+                },
+            },
+        },
+    )
     costs = [
         ("budgets", 30.0, 29.0, "2025-01-01T10:00:00"),
         ("train_supernet@hss", 1800.0, 3564.0, "2025-01-01T10:30:00"),
@@ -449,7 +507,41 @@ def test_numbers_from_every_output_appear(full_run):
         f"| S1 | searched | `{BASE}@d1.04,w1.08,r1.0` | 7.2 | 0.300 | 32 | 8.0 | -9.60 % |" in text
     )
     # evaluation against the baselines (top1 0.8123 -> 81.23 %)
-    assert "| ScaleNet | S0 | 4.0 | 4.0 | 0.180 | 32 | 81.23 | 99.00 | 1.50 | 2 | 119,600 |" in text
+    assert (
+        "| ScaleNet | S0 | 4.0 | 4.0 | 0.180 | 32 | 81.23 | [79.48, 82.90] | 99.00 | 1.50 | 2 | "
+        "119,600 |" in text
+    )
+    # paired comparisons on the same images: nested right answers, so B is never alone right
+    assert "| ScaleNet S0 | compound S0 | 81.23 | 79.68 | +1.55 [" in text
+    assert (
+        "| ScaleNet S0 | compound S0 | 81.23 | 79.68 | +1.55 [+1.05, +2.10] | 31 / 0 | 9.3e-10 | ScaleNet S0 better |"
+        in text
+    )
+    assert "significantly better in 8 (S0 vs compound, S0 vs random," in text
+    assert "ScaleNet S3 vs S0 +3.00 [" in text
+    # the headline: three questions answered from the numbers
+    assert text.index("**Headline**") < text.index("## 1. Run summary")
+    assert "| Did the search find a better base than random and compound scaling?" in text
+    assert (
+        "(top-1 difference, points, at S0) | **yes** | vs compound +1.55 [+1.05, +2.10]; vs random "
+        "+3.00 [+2.25, +3.75] (all stages: significantly better in 8 of 8) |" in text
+    )
+    assert (
+        "| Does HSS rank paths better than uniform? (Kendall τ, eqs. 4-6) | **not resolved** | "
+        "HSS - uniform +0.029 [-0.051, +0.112] |" in text
+    )
+    assert (
+        "| Does HSS rank paths better than uniform? (Kendall tau-b vs stand-alone training) | "
+        "**yes** | HSS - uniform +0.286 [+0.050, +0.600] |" in text
+    )
+    assert "| HSS | +0.571 | [+0.200, +0.900] |" in text
+    assert "HSS - uniform: +0.286 [+0.050, +0.600]: HSS significantly higher." in text
+    assert "| Did generalization hit the budgets?" in text
+    assert "**Design of the run.**" in text
+    assert "a mini-val of 200 images held out of train (20 a class;" in text
+    # ranking intervals
+    assert "the difference is not significant: the interval includes 0" in text
+    assert "| Kendall τ | [+0.312, +0.512] | [+0.283, +0.483] | +0.029 [-0.051, +0.112] |" in text
     assert (
         "against compound it is more accurate at 4 of 4 scaling stages (mean top-1 difference +1.55 points"
         in text
