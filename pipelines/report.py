@@ -1822,8 +1822,9 @@ def design(ctx: Context) -> list[str]:
         f"{number(retrain['epochs']):g} epoch(s) and evaluated on {integer(test)} of the "
         f"{integer(test_total)} `{held_out}` images, where a top-1 near 90 % has a standard error "
         f"of {100 * (0.09 / test) ** 0.5:.2f} points and two models are compared image by image "
-        "(paired intervals). The sizes are what 2 CPU cores afford in about half an hour "
-        '(docs/running.md, "The default run\'s design"); `configs/` has longer settings.',
+        "(paired intervals). Why these sizes, what they cost on 2 CPU cores and what they "
+        'cannot show: docs/running.md, "The default run\'s design"; `configs/` has the '
+        "full-scale settings.",
         "",
     ]
 
