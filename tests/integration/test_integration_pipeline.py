@@ -219,7 +219,7 @@ def test_ffcv_loader_trains_and_evaluates(project):
     )  # fmt: skip
     assert "train_supernet[uniform]: 3 iterations" in run.stdout
     evaluation = json.loads((project.root / "outputs/supernet/uniform/eval.json").read_text())
-    assert evaluation["minival_images"] == 200 and len(evaluation["top1"]) == 8
+    assert evaluation["minival_images"] == 500 and len(evaluation["top1"]) == 8  # 50 a class
     project.run(
         sys.executable, "pipelines/evaluate_paths.py", "--params", "params.yaml",
         "--checkpoint", "outputs/supernet/uniform/checkpoint.pt", "--data", "data/prepared",

@@ -29,7 +29,7 @@ def test_prepare_writes_betons_and_manifest(project, tmp_path):
     names = sorted(path.name for path in folder.iterdir())
     assert names == ["manifest.json", "minival.beton", "test.beton", "train.beton"]
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["splits"]["minival"]["num_samples"] == 200  # 20 per class (params.yaml)
-    assert manifest["splits"]["train"]["num_samples"] == 59_800
+    assert manifest["splits"]["minival"]["num_samples"] == 500  # 50 per class (params.yaml)
+    assert manifest["splits"]["train"]["num_samples"] == 59_500
     assert manifest["splits"]["test"]["num_samples"] == 10_000
     assert "Running stage" not in project.dvc("repro", "prepare").stdout
