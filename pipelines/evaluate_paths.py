@@ -9,13 +9,12 @@ own device (local rank); rank 0 gathers them and writes the CSV, the same as one
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 from pathlib import Path as FilePath
 
 import numpy as np
 from _common import fail, load_params, stage_cost
 from _supernet import cpu_runtime, load_evaluator
+from rank import write_rows
 
 from scalenet.sampling import make_sampler
 from scalenet.space import Path, count_batch, load_space
@@ -61,16 +60,8 @@ def evaluate(args: argparse.Namespace) -> None:
     bar.close()
     if not context.is_main:
         return
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "flops", "accuracy"])
-    for path, path_flops, accuracy in zip(paths, flops, accuracies, strict=True):
-        writer.writerow([path.encode(), int(path_flops), f"{accuracy:.4f}"])
     target = FilePath(args.out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_suffix(target.suffix + ".tmp")
-    temp.write_text(buffer.getvalue(), encoding="utf-8")
-    temp.replace(target)
+    write_rows(target, [path.encode() for path in paths], [int(f) for f in flops], accuracies)
     print(f"evaluate_paths: {len(paths)} paths of {args.checkpoint} -> {target}")
 
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,21 @@ def read_rows(file: Path) -> tuple[list[str], list[float], list[float]]:
     except (ValueError, KeyError) as error:
         fail(f"{file}: bad row ({error})")
     return paths, flops, accuracy
+
+
+def write_rows(
+    target: Path, paths: Sequence[str], flops: Sequence[int], accuracy: Sequence[float]
+) -> None:
+    """Write the file :func:`read_rows` reads (`path,flops,accuracy`, top-1 in %), atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "flops", "accuracy"])
+    for path, path_flops, top1 in zip(paths, flops, accuracy, strict=True):
+        writer.writerow([path, int(path_flops), f"{top1:.4f}"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_suffix(target.suffix + ".tmp")
+    temp.write_text(buffer.getvalue(), encoding="utf-8")
+    temp.replace(target)
 
 
 def scatter(data: dict[str, tuple[list[float], list[float]]], target: Path) -> bool:

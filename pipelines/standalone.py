@@ -17,8 +17,6 @@ Writes OUT/paths.csv (`path,flops,accuracy`, as `evaluate_paths`) and, per path,
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 from pathlib import Path as FilePath
 
@@ -26,6 +24,7 @@ import numpy as np
 import torch
 from _common import CostRecord, fail, load_params, stage_cost, write_json
 from _supernet import cpu_runtime, eval_batches
+from rank import write_rows
 from retrain import retrain
 
 from scalenet.sampling import make_sampler
@@ -118,14 +117,7 @@ def standalone(args: argparse.Namespace, cost: CostRecord) -> None:
         context.barrier()
     if not context.is_main:
         return
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "flops", "accuracy"])
-    for path, path_flops, top1 in zip(paths, flops, accuracies, strict=True):
-        writer.writerow([path, path_flops, f"{top1:.4f}"])
-    temp = out / "paths.csv.tmp"
-    temp.write_text(buffer.getvalue(), encoding="utf-8")
-    temp.replace(out / "paths.csv")
+    write_rows(out / "paths.csv", paths, flops, accuracies)
     print(f"standalone: {len(paths)} paths -> {out / 'paths.csv'}")
 
 

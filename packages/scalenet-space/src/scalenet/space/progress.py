@@ -142,7 +142,7 @@ def progress_bar(
 def _log_bar(tqdm: type) -> type:
     """Tqdm whose ``set_postfix`` / ``set_description`` wait for the next timed line."""
 
-    class LogBar(tqdm):
+    class LogBar(tqdm):  # type: ignore[misc, valid-type]
         def set_postfix(
             self, ordered_dict: Any = None, refresh: bool = True, **kwargs: Any
         ) -> None:
