@@ -155,6 +155,8 @@ class Context:
     link: str
     commit: str | None
     written: list[str] = field(default_factory=list)
+    #: Paired comparisons, computed once (the evaluation section and the headline both use them).
+    comparisons: list[Any] | None = None
 
     def figure(self, name: str, alt: str, draw: Callable[[Path], Any]) -> str:
         """Draw figure ``name`` with ``draw(path)`` and return its markdown image line."""
@@ -1308,7 +1310,10 @@ def paired_comparisons(ctx: Context, entries: list[Evaluated]) -> list[Compariso
     """ScaleNet vs each baseline per stage and S_max vs S0 per family, on the same images.
 
     None when evaluate/predictions.json is missing (a run made before predictions were kept).
+    Computed once per report (2,000 bootstrap resamples per pair) and kept on ``ctx``.
     """
+    if ctx.comparisons is not None:
+        return ctx.comparisons
     data = ctx.inputs.json("evaluate/predictions.json")
     if data is None:
         return None
@@ -1335,10 +1340,11 @@ def paired_comparisons(ctx: Context, entries: list[Evaluated]) -> list[Compariso
         stages = sorted(by_family[family])
         if len(stages) >= 2:
             pairs.append(("scaling", by_family[family][stages[-1]], by_family[family][stages[0]]))
-    return [
+    ctx.comparisons = [
         Comparison(kind, a, b, paired_difference(correct[a.key], correct[b.key], seed=index))
         for index, (kind, a, b) in enumerate(pairs)
     ]
+    return ctx.comparisons
 
 
 def comparison_lines(comparisons: list[Comparison]) -> list[str]:
