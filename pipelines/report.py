@@ -727,15 +727,19 @@ def _interval(value: Any) -> str:
     return f"[{number(item['low']):+.3f}, {number(item['high']):+.3f}]"
 
 
+def _known(item: Any) -> tuple[float, float, float] | None:
+    """(value, low, high) of an interval of rank/intervals.json, or None when undefined."""
+    if item is None or item.get("value") is None or item.get("low") is None:
+        return None
+    return number(item["value"]), number(item["low"]), number(item["high"])
+
+
 def rank_difference(ctx: Context, key: str = "kendall") -> tuple[float, float, float] | None:
     """(value, low, high) of the paired HSS - uniform difference of ``key``, when known."""
     intervals = ctx.inputs.json("rank/intervals.json")
     if intervals is None or intervals.get("difference") is None:
         return None
-    item = mapping(mapping(intervals["difference"], "difference")[key], key)
-    if item.get("value") is None or item.get("low") is None:
-        return None
-    return number(item["value"]), number(item["low"]), number(item["high"])
+    return _known(mapping(mapping(intervals["difference"], "difference")[key], key))
 
 
 def _significance(low: float, high: float, first: str, second: str) -> str:
@@ -770,9 +774,10 @@ def standalone_lines(ctx: Context, agreement: Any) -> list[str]:
         *table(["super-supernet", "Kendall tau-b", "95 % CI"], rows, "lrr"),
     ]
     difference = agreement.get("difference")
-    if difference is not None and difference.get("low") is not None:
+    found = _known(difference)
+    if found is not None:
         first, second = (SAMPLER_NAMES.get(n, n) for n in sequence(difference["of"], "of"))
-        value, low, high = (number(difference[k]) for k in ("value", "low", "high"))
+        value, low, high = found
         lines += [
             "",
             f"{first} - {second}: {value:+.3f} [{low:+.3f}, {high:+.3f}]: "
@@ -786,11 +791,7 @@ def standalone_difference(ctx: Context) -> tuple[float, float, float] | None:
     intervals = ctx.inputs.json("rank/intervals.json")
     if intervals is None or intervals.get("standalone") is None:
         return None
-    difference = mapping(intervals["standalone"], "standalone").get("difference")
-    if difference is None or difference.get("low") is None:
-        return None
-    value, low, high = (number(difference[k]) for k in ("value", "low", "high"))
-    return value, low, high
+    return _known(mapping(intervals["standalone"], "standalone").get("difference"))
 
 
 def rank_interval_lines(ctx: Context, keys: list[str]) -> list[str]:
