@@ -7,7 +7,6 @@ import json
 import os
 import resource
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
+
+from scalenet.space.files import write_json as write_json  # the stages import it from here
 
 #: Top-level keys of params.yaml: the shared ones and one section per stage.
 TOP_LEVEL_KEYS = (
@@ -300,26 +301,6 @@ def load_params(path: str, section: str, schema: Schema | None = None) -> dict[s
     result["space"] = data["space"]
     result["loader"] = data.get("loader", "memory")
     return result
-
-
-def write_json(path: str | Path, payload: Any, *, indent: int | None = 2) -> None:
-    """Write JSON atomically (temporary file in the same folder, then rename).
-
-    ``indent=None`` writes one compact line (large arrays such as per-image predictions).
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        json.dump(
-            payload,
-            stream,
-            indent=indent,
-            sort_keys=True,
-            separators=None if indent is not None else (",", ":"),
-        )
-        stream.write("\n")
-    os.replace(temp, target)
 
 
 class CostRecord:

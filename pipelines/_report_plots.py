@@ -6,8 +6,6 @@ metadata matplotlib embeds by default, so re-drawing the same inputs gives ident
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from scalenet.space.files import atomic_write
+
 SAMPLER_COLOURS = {"hss": "tab:orange", "uniform": "tab:blue"}
 SAMPLER_LABELS = {"hss": "HSS", "uniform": "uniform"}
 FAMILY_COLOURS = {"scalenet": "tab:red", "compound": "tab:blue", "random": "tab:gray"}
@@ -29,17 +29,11 @@ _OTHER_COLOURS = ("tab:green", "tab:purple", "tab:brown", "tab:olive", "tab:cyan
 
 def save(figure: Figure, target: Path) -> Path:
     """Write ``figure`` as a PNG at ``target`` atomically, with no version/date metadata."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
-    os.close(handle)
-    os.chmod(temp, 0o644)  # mkstemp creates 0600; the report is meant to be shared
-    try:
-        figure.savefig(temp, format="png", dpi=110, metadata={"Software": None})
-        os.replace(temp, target)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
-    return target
+    return atomic_write(
+        target,
+        lambda temp: figure.savefig(temp, format="png", dpi=110, metadata={"Software": None}),
+        suffix=".png",
+    )
 
 
 def family_colour(name: str, others: Sequence[str]) -> str:

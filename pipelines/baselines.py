@@ -14,7 +14,6 @@ family.md), so `retrain` treats the three families alike.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path as FilePath
 
 import numpy as np
@@ -34,6 +33,7 @@ from scalenet.space import (
     SearchSpace,
     count_batch,
     get_arch,
+    load_budgets,
     load_space,
     random_base_batch,
 )
@@ -74,11 +74,8 @@ def main() -> None:
     if len(coefficients) != 3 or not all(isinstance(c, int | float) for c in coefficients):
         fail(f"baselines.coefficients must be [alpha, beta, gamma], got {coefficients!r}")
     space = load_space(params["space"])
-    budgets_file = FilePath(args.budgets)
-    if not budgets_file.is_file():
-        fail(f"budgets file {args.budgets} does not exist (run the budgets stage)")
-    budgets = Budgets.from_json(json.loads(budgets_file.read_text(encoding="utf-8")))
     try:
+        budgets = load_budgets(args.budgets, space)
         searched = load_strategies(args.search)
         # f_0..f_K: budgets.explicit (the paper's ImageNet list) or 2^j f0
         stage_budgets = [budgets.budget(j) for j in range(generalize["stages"] + 1)]

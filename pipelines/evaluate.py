@@ -30,6 +30,7 @@ import torch
 from _common import CostRecord, fail, load_params, stage_cost, write_json
 from _supernet import default_device, eval_batches, held_out_split, split_size, subset_indices
 
+from scalenet.space.files import read_jsonl
 from scalenet.space.progress import progress_bar
 from scalenet.supernet.retrain import evaluate_model
 from scalenet.supernet.static import StaticNet, load_static
@@ -45,15 +46,13 @@ def _sha256(file: FilePath) -> str:
 def _read_cache(file: FilePath) -> dict[str, dict[str, Any]]:
     """Cached evaluations by key; a torn last line (killed while writing) is ignored."""
     cache: dict[str, dict[str, Any]] = {}
-    if file.is_file():
-        for line in file.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-                if "predictions" not in record:  # written before predictions were kept
-                    continue
-                cache[record["key"]] = {**record["metrics"], "predictions": record["predictions"]}
-            except (json.JSONDecodeError, KeyError, TypeError):
+    for record in read_jsonl(file):
+        try:
+            if "predictions" not in record:  # written before predictions were kept
                 continue
+            cache[record["key"]] = {**record["metrics"], "predictions": record["predictions"]}
+        except (KeyError, TypeError):
+            continue
     return cache
 
 

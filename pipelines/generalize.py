@@ -24,7 +24,7 @@ from scalenet.scaling import (
     write_family,
 )
 from scalenet.scaling.plot import plot_fit
-from scalenet.space import Budgets, load_space
+from scalenet.space import load_budgets, load_space
 
 
 def main() -> None:
@@ -46,13 +46,7 @@ def main() -> None:
             fail(f"{args.search}: needs a 'base' architecture")
         assert searched.base is not None
         space.validate(searched.base)
-        budgets_file = Path(args.budgets)
-        if not budgets_file.is_file():
-            fail(f"budgets file {args.budgets} does not exist (run the budgets stage)")
-        budgets_json = json.loads(budgets_file.read_text(encoding="utf-8"))
-        if budgets_json.get("space", space.name) != space.name:
-            fail(f"{args.budgets} is for space {budgets_json['space']!r}, not {space.name!r}")
-        budgets = Budgets.from_json(budgets_json)
+        budgets = load_budgets(args.budgets, space)
         stages = params["stages"]
         if stages < searched.max_stage:
             fail(f"generalize.stages = {stages} must be >= M = {searched.max_stage}")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from scalenet.search.ranking import (
     kendall_tau_b,
     ranking_coefficients,
 )
+from scalenet.space.files import read_jsonl
 
 RESAMPLES = 2000
 LEVEL = 0.95
@@ -52,12 +52,10 @@ def read_rows(file: Path) -> tuple[list[str], list[float], list[float]]:
     text = file.read_text(encoding="utf-8")
     try:
         if file.suffix in (".jsonl", ".json"):
-            for line in text.splitlines():
-                if line.strip():
-                    row = json.loads(line)
-                    paths.append(str(row["path"]))
-                    flops.append(float(row["flops"]))
-                    accuracy.append(float(row["accuracy"]))
+            for row in read_jsonl(file, strict=True):
+                paths.append(str(row["path"]))
+                flops.append(float(row["flops"]))
+                accuracy.append(float(row["accuracy"]))
         else:
             for number, row in enumerate(csv.reader(text.splitlines()), start=1):
                 if not row or (number == 1 and row[0].strip() == "path"):

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,8 @@ from typing import Any
 import numpy as np
 from _common import fail, read_params
 from _stats import PairedDifference, accuracy_interval, paired_difference
+
+from scalenet.space.files import read_jsonl, write_text
 
 FIGURES = (
     "sampling.png",
@@ -118,20 +119,14 @@ class Inputs:
         shown = self.name(rel)
         self.read.append(shown)
         if shown not in self._cache:
-            file = Path(shown)
             rows: list[Any] | None = None
-            if file.is_file():
-                rows = []
+            if Path(shown).is_file():
                 try:
-                    text = file.read_text(encoding="utf-8")
-                except UnicodeDecodeError as error:
-                    fail(f"{shown}: not valid text ({error})")
-                for number, line in enumerate(text.splitlines(), start=1):
-                    if line.strip():
-                        try:
-                            rows.append(self._loads(line, shown))
-                        except json.JSONDecodeError as error:
-                            fail(f"{shown}: line {number} is not valid JSON ({error})")
+                    rows = read_jsonl(
+                        shown, strict=True, loads=lambda line: self._loads(line, shown)
+                    )
+                except ValueError as error:
+                    fail(str(error))
             self._cache[shown] = rows
         return self._cache[shown]
 
@@ -1876,20 +1871,6 @@ def render(ctx: Context) -> str:
     ]
     text = "\n".join(intro + body).rstrip("\n") + "\n"
     return re.sub(r"\n{3,}", "\n\n", text)  # one blank line between blocks, never two
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` atomically (temporary file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
 
 
 def main() -> None:

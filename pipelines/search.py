@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import shutil
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 from _common import CostRecord, fail, load_params, stage_cost, write_json
 
 from scalenet.search import MCEA, Evaluator, MCEAConfig, make_analytic
-from scalenet.space import Budgets, SearchSpace, load_space
+from scalenet.space import SearchSpace, load_budgets, load_space
 
 EVALUATORS = ("supernet", "analytic")
 
@@ -90,7 +89,7 @@ def main(cost: CostRecord) -> bool:
         fail(f"search.evaluator {params['evaluator']!r} not in {{{', '.join(EVALUATORS)}}}")
     try:
         space = load_space(params["space"])
-        budgets = Budgets.from_json(json.loads(Path(args.budgets).read_text(encoding="utf-8")))
+        budgets = load_budgets(args.budgets, space)
         config = MCEAConfig(
             population=params["population"],
             generations=params["generations"],

@@ -1,64 +1,19 @@
-"""Reading budgets and writing the simulation outputs (atomically) for the CLI and pipeline."""
+"""Writing the simulation outputs (atomically) for the CLI and pipeline.
+
+``load_budgets`` and ``write_json`` are re-exported from scalenet-space, their home.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path as FilePath
-from typing import Any
 
 from scalenet.sampling.simulate import SimulationStats, histogram_json, stats_json
-from scalenet.space import Budgets, SearchSpace
+from scalenet.space import Budgets, SearchSpace, load_budgets
+from scalenet.space.files import write_json
 
 __all__ = ["load_budgets", "write_json", "write_simulation"]
-
-
-def write_json(path: str | os.PathLike[str], payload: Any) -> FilePath:
-    """Write JSON atomically (temporary file in the same folder, then rename)."""
-    target = FilePath(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.chmod(temp, 0o644)  # mkstemp creates 0600; outputs are meant to be shared
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(payload, stream, indent=2, sort_keys=True)
-            stream.write("\n")
-        os.replace(temp, target)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-    return target
-
-
-def load_budgets(path: str | os.PathLike[str], space: SearchSpace | None = None) -> Budgets:
-    """Read the budgets stage's JSON (``Budgets.to_json()`` plus ``space``).
-
-    Raises:
-        ValueError: If the file is missing or malformed, or names another space than ``space``,
-            or its M differs from ``space``'s scaling space.
-    """
-    file = FilePath(path)
-    if not file.is_file():
-        raise ValueError(f"budgets file {file} does not exist")
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"budgets file {file}: not valid JSON ({error.msg})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"budgets file {file}: expected a JSON object")
-    budgets = Budgets.from_json(data)
-    if space is not None:
-        named = data.get("space")
-        if named is not None and named != space.name:
-            raise ValueError(f"budgets file {file} is for space {named!r}, not {space.name!r}")
-        if budgets.max_stage != space.scaling.max_stage:
-            raise ValueError(
-                f"budgets file {file}: max_stage {budgets.max_stage} differs from the space's "
-                f"M = {space.scaling.max_stage}"
-            )
-    return budgets
 
 
 def write_simulation(

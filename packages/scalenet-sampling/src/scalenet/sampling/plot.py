@@ -6,7 +6,6 @@ Needs matplotlib (``pip install scalenet-sampling[plot]``); it is imported only 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path as FilePath
 
@@ -14,6 +13,7 @@ import numpy as np
 
 from scalenet.sampling.simulate import SimulationStats
 from scalenet.space import Budgets
+from scalenet.space.files import atomic_write
 
 __all__ = ["FIGURE_SIZE_PX", "plot_distribution", "require_matplotlib"]
 
@@ -99,16 +99,7 @@ def plot_distribution(
     # Outside the axes: inside, any corner covers a budget label or a histogram of some space.
     figure.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
 
-    target = FilePath(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
-    os.close(handle)
-    os.chmod(temp, 0o644)  # mkstemp creates 0600; outputs are meant to be shared
     try:
-        figure.savefig(temp, format="png")
-        os.replace(temp, target)
+        return atomic_write(path, lambda temp: figure.savefig(temp, format="png"), suffix=".png")
     finally:
         plt.close(figure)
-        if os.path.exists(temp):
-            os.unlink(temp)
-    return target

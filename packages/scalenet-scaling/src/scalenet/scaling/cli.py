@@ -17,7 +17,6 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from pathlib import Path as FilePath
 from typing import Any
 
 from scalenet.scaling.compound import EFFICIENTNET, CompoundCoefficients, compound_grid
@@ -32,7 +31,15 @@ from scalenet.scaling.fit import (
 from scalenet.scaling.functions import FUNCTION_NAMES, get_function
 from scalenet.scaling.projection import DEFAULT_PROJECT, PROJECT_MODES, project_to_budget
 from scalenet.scaling.strategies import STRATEGY_PRESETS, SearchedStrategies, load_strategies
-from scalenet.space import ARCH_PRESETS, BaseArch, Budgets, Path, SearchSpace, count, load_space
+from scalenet.space import (
+    ARCH_PRESETS,
+    BaseArch,
+    Path,
+    SearchSpace,
+    count,
+    load_budgets,
+    load_space,
+)
 from scalenet.space import compute_budgets as _compute_budgets
 from scalenet.space.cli import resolve_path
 from scalenet.space.cli_support import OneLineParser, dispatch
@@ -95,21 +102,7 @@ def _f0(
     if args.f0 is not None:
         return int(args.f0)
     if args.budgets is not None:
-        file = FilePath(args.budgets)
-        if not file.is_file():
-            raise ValueError(f"budgets file {args.budgets} does not exist")
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"budgets file {args.budgets}: not valid JSON ({error.msg})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"budgets file {args.budgets}: expected a JSON object")
-        named = data.get("space")
-        if named is not None and named != space.name:
-            raise ValueError(
-                f"budgets file {args.budgets} is for space {named!r}, not {space.name!r}"
-            )
-        return Budgets.from_json(data).f0
+        return load_budgets(args.budgets, space).f0
     if searched is not None and searched.budgets is not None:
         return searched.budgets.f0
     return _compute_budgets(space).f0

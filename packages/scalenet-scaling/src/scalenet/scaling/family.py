@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import Any
 
-from scalenet.scaling._io import write_json_atomic, write_text_atomic
 from scalenet.scaling.compound import EFFICIENTNET, CompoundCoefficients, solve_phi
 from scalenet.scaling.fit import DEFAULT_FUNCTION, StrategyFit, fit_strategies
 from scalenet.scaling.projection import DEFAULT_PROJECT, Projection, project_to_budget
@@ -30,6 +29,7 @@ from scalenet.space import (
     check_explicit_budgets,
     count,
 )
+from scalenet.space.files import write_json, write_text
 
 __all__ = ["Family", "FamilyMember", "build_family", "compound_family", "write_family"]
 
@@ -308,9 +308,8 @@ def write_family(family: Family, out_dir: str | FilePath) -> list[FilePath]:
     """
     folder = FilePath(out_dir)
     written = [
-        write_json_atomic(folder / f"S{member.stage}.json", member.to_json())
-        for member in family.members
+        write_json(folder / f"S{member.stage}.json", member.to_json()) for member in family.members
     ]
-    written.append(write_json_atomic(folder / "family.json", family.to_json()))
-    written.append(write_text_atomic(folder / "family.md", family.to_markdown()))
+    written.append(write_json(folder / "family.json", family.to_json()))
+    written.append(write_text(folder / "family.md", family.to_markdown()))
     return written

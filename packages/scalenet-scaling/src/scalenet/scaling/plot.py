@@ -6,8 +6,6 @@ pyplot, no global backend state).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path as FilePath
 
@@ -16,6 +14,7 @@ import numpy as np
 from scalenet.scaling.family import Family
 from scalenet.scaling.fit import DIMENSIONS, StrategyFit
 from scalenet.space import Scaling
+from scalenet.space.files import atomic_write
 
 __all__ = ["plot_fit"]
 
@@ -54,7 +53,6 @@ def plot_fit(
             "plotting needs matplotlib: pip install 'scalenet-scaling[plot]'"
         ) from None
     target = FilePath(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
     figure = Figure(figsize=(12, 3.8), layout="constrained")
     axes = figure.subplots(1, 3)
     grid = np.linspace(0.0, float(max_stage), 200)
@@ -93,14 +91,4 @@ def plot_fit(
     axes[0].legend(fontsize=8)
     if title:
         figure.suptitle(title)
-    handle, temp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent
-    )
-    os.close(handle)
-    try:
-        figure.savefig(temp, dpi=110)
-        os.replace(temp, target)
-    except BaseException:
-        FilePath(temp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write(target, lambda temp: figure.savefig(temp, dpi=110), suffix=target.suffix)

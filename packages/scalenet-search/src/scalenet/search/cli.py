@@ -25,9 +25,9 @@ import yaml
 from scalenet.search.evaluator import Evaluator, MapFn, PathEvaluatorAdapter, load_evaluator
 from scalenet.search.mcea import MCEA, MCEAConfig, SearchResult
 from scalenet.search.ranking import ranking_coefficients
-from scalenet.search.store import atomic_write_text
-from scalenet.space import Budgets, SearchSpace, compute_budgets, load_space
+from scalenet.space import Budgets, SearchSpace, compute_budgets, load_budgets, load_space
 from scalenet.space.cli_support import OneLineParser, dispatch
+from scalenet.space.files import write_text
 
 __all__ = ["SearchConfig", "build_budgets", "load_config", "load_numbers", "main", "run_search"]
 
@@ -152,15 +152,7 @@ def load_config(path: str | FilePath) -> SearchConfig:
 def build_budgets(config: SearchConfig, space: SearchSpace) -> Budgets:
     """The budgets of a config: from its file or by Monte Carlo, with the tolerance override."""
     if config.budgets is not None:
-        file = FilePath(config.budgets)
-        if not file.is_file():
-            raise ValueError(f"budgets file {config.budgets} does not exist")
-        try:
-            budgets = Budgets.from_json(json.loads(file.read_text(encoding="utf-8")))
-        except json.JSONDecodeError as error:
-            raise ValueError(
-                f"budgets file {config.budgets}: not valid JSON ({error.msg})"
-            ) from None
+        budgets = load_budgets(config.budgets, space)
     else:
         budgets = compute_budgets(space, samples=config.budget_samples, seed=config.budget_seed)
     if config.tolerance is not None:
@@ -220,7 +212,7 @@ def run_search(
             pool.close()
             pool.join()
     payload = {"space": space.name, "budgets": budgets.to_json(), **result.to_json()}
-    atomic_write_text(FilePath(out_dir) / "result.json", json.dumps(payload, indent=2) + "\n")
+    write_text(FilePath(out_dir) / "result.json", json.dumps(payload, indent=2) + "\n", fsync=True)
     return result
 
 

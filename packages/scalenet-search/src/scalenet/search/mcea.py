@@ -32,7 +32,7 @@ from scalenet.search.evaluator import CachedEvaluator, Evaluator, MapFn
 from scalenet.search.flops import FlopsCounter
 from scalenet.search.genome import GenomeCodec
 from scalenet.search.nsga import OBJECTIVES, BaseStep, GenerationState
-from scalenet.search.store import SearchStore, atomic_write_text
+from scalenet.search.store import SearchStore
 from scalenet.space import (
     BaseArch,
     Budgets,
@@ -42,6 +42,7 @@ from scalenet.space import (
     count_batch,
     random_base_batch,
 )
+from scalenet.space.files import write_text
 from scalenet.space.progress import progress_bar
 
 __all__ = [
@@ -493,7 +494,7 @@ class MCEA:
             new = itertools.islice(self.evaluator.cache.items(), self._committed, None)
             self.store.commit(state, list(new))
             log_text = "".join(_dumps(record) + "\n" for record in state["log"])
-            atomic_write_text(self.store.folder / "log.jsonl", log_text)
+            write_text(self.store.folder / "log.jsonl", log_text, fsync=True)
         self._committed = len(self.evaluator.cache)
         if self.on_commit is not None:
             self.on_commit(state)

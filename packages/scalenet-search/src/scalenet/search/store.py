@@ -12,33 +12,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path as FilePath
 from typing import Any
 
-__all__ = ["SearchStore", "atomic_write_text"]
+from scalenet.space.files import write_text
+
+__all__ = ["SearchStore"]
 
 STATE_FILE = "state.json"
 CACHE_FILE = "cache.jsonl"
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    target = FilePath(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temp, 0o644)  # mkstemp makes it 0600
-        os.replace(temp, target)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
 
 
 class SearchStore:
@@ -92,7 +75,7 @@ class SearchStore:
                 stream.flush()
                 os.fsync(stream.fileno())
             size = stream.tell()
-        atomic_write_text(self.state_path, json.dumps({**state, "cache_bytes": size}) + "\n")
+        write_text(self.state_path, json.dumps({**state, "cache_bytes": size}) + "\n", fsync=True)
 
     def reset(self) -> None:
         """Start over: remove the cache file (a fresh search)."""

@@ -7,6 +7,7 @@ from scalenet.space.budgets import (
     Budgets,
     check_explicit_budgets,
     compute_budgets,
+    load_budgets,
     mean_base_flops,
 )
 from scalenet.space.flops import BatchCost, Cost, count, count_batch
@@ -46,6 +47,7 @@ __all__ = [
     "expand_path",
     "get_arch",
     "list_spaces",
+    "load_budgets",
     "load_space",
     "mean_base_flops",
     "random_base_batch",

@@ -13,8 +13,11 @@ double its last budget.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +34,7 @@ __all__ = [
     "Budgets",
     "check_explicit_budgets",
     "compute_budgets",
+    "load_budgets",
     "mean_base_flops",
 ]
 
@@ -294,3 +298,40 @@ def compute_budgets(
         explicit=() if values is None else values,
         convention=convention,
     )
+
+
+def load_budgets(path: str | os.PathLike[str], space: SearchSpace | None = None) -> Budgets:
+    """Read a budgets file: :meth:`Budgets.to_json` plus the ``space`` it was computed for.
+
+    This is the budgets stage's ``outputs/budgets.json``, read by every later stage and CLI.
+
+    Args:
+        path: The file.
+        space: When given, the file must name this space (or none) and have its M.
+
+    Raises:
+        ValueError: The file is missing, not JSON, not an object, malformed (the key named, see
+            :meth:`Budgets.from_json`), for another space, or its M differs from the space's.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"budgets file {file} does not exist (run the budgets stage)")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"budgets file {file}: not valid JSON ({error.msg})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"budgets file {file}: not UTF-8 text") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"budgets file {file}: expected a JSON object")
+    budgets = Budgets.from_json(data)
+    if space is not None:
+        named = data.get("space")
+        if named is not None and named != space.name:
+            raise ValueError(f"budgets file {file} is for space {named!r}, not {space.name!r}")
+        if budgets.max_stage != space.scaling.max_stage:
+            raise ValueError(
+                f"budgets file {file}: max_stage {budgets.max_stage} differs from the space's "
+                f"M = {space.scaling.max_stage}"
+            )
+    return budgets

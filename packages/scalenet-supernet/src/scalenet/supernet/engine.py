@@ -29,7 +29,6 @@ import json
 import math
 import os
 import signal
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from scalenet.space.files import atomic_write, read_jsonl_lines
 from scalenet.space.progress import progress_bar
 
 __all__ = [
@@ -55,7 +55,6 @@ __all__ = [
     "Throughput",
     "TrainingLoop",
     "allreduce_gradients",
-    "atomic_write_bytes",
     "batches_state",
     "broadcast_module",
     "capture_rng",
@@ -314,22 +313,6 @@ def restore_rng(
         generator.bit_generator.state = json.loads(state["numpy"][name])
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], writer: Any) -> None:
-    """Call ``writer(temp_path)``, fsync, then rename over ``path`` (same folder: atomic)."""
-    target = FilePath(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    try:
-        writer(temp)
-        with open(temp, "rb") as stream:
-            os.fsync(stream.fileno())
-        os.replace(temp, target)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-
-
 class Checkpointer:
     """Atomic checkpoints of one run in one file.
 
@@ -355,7 +338,7 @@ class Checkpointer:
     def save(self, iteration: int, state: Mapping[str, Any]) -> None:
         """Write ``state`` at ``iteration`` atomically."""
         payload = {"format": self.FORMAT, "kind": self.kind, "iteration": iteration, **state}
-        atomic_write_bytes(self.path, lambda temp: torch.save(payload, temp))
+        atomic_write(self.path, lambda temp: torch.save(payload, temp), fsync=True)
 
     def load(self, map_location: str | torch.device = "cpu") -> dict[str, Any]:
         """Read the checkpoint.
@@ -400,26 +383,21 @@ class MetricsWriter:
 
     def records(self) -> list[tuple[str, dict[str, Any]]]:
         """The readable records with their lines (a line cut by a kill is skipped)."""
-        if not self.path.exists():
-            return []
-        found = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill
-            if isinstance(record, dict):
-                found.append((line, record))
-        return found
+        return [
+            (line, record)
+            for line, record in read_jsonl_lines(self.path)
+            if isinstance(record, dict)
+        ]
 
     def truncate_after(self, iteration: int) -> None:
         """Drop records with ``iteration`` greater than the given one (after a resume)."""
         if not self.enabled or not self.path.exists():
             return
         kept = [line for line, rec in self.records() if int(rec.get("iteration", 0)) <= iteration]
-        atomic_write_bytes(
+        atomic_write(
             self.path,
             lambda temp: FilePath(temp).write_text("".join(f"{line}\n" for line in kept), "utf-8"),
+            fsync=True,
         )
 
     def export_csv(self, path: str | os.PathLike[str]) -> None:
@@ -440,7 +418,7 @@ class MetricsWriter:
                 table.writeheader()
                 table.writerows(records)
 
-        atomic_write_bytes(path, write)
+        atomic_write(path, write, fsync=True)
 
     def reset(self) -> None:
         """Start an empty file (a fresh run)."""

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from scalenet.space import Path, SearchSpace, expand_path
+from scalenet.space.files import atomic_write
 from scalenet.space.network import scaled_blocks
-from scalenet.supernet.engine import atomic_write_bytes
 
 __all__ = [
     "arch_def",
@@ -88,7 +88,7 @@ def export_onnx(
                 opset_version=opset,
             )
 
-    atomic_write_bytes(file, write)
+    atomic_write(file, write, fsync=True)
     if not verify:
         return None
     difference = onnx_max_abs_diff(cpu_model, file, seed=seed)
@@ -134,7 +134,7 @@ def export_torchscript(model: nn.Module, file: str | os.PathLike[str]) -> torch.
     with warnings.catch_warnings():  # torch.jit is deprecated in favour of torch.export
         warnings.simplefilter("ignore", FutureWarning)
         scripted = torch.jit.script(cpu_model)
-        atomic_write_bytes(file, lambda temp: torch.jit.save(scripted, temp))
+        atomic_write(file, lambda temp: torch.jit.save(scripted, temp), fsync=True)
     return scripted
 
 
@@ -202,4 +202,4 @@ def block_string(space: SearchSpace, path: Path | str) -> str:
 def write_block_string(space: SearchSpace, path: Path | str, file: str | os.PathLike[str]) -> None:
     """Write :func:`block_string` to ``file`` atomically."""
     text = block_string(space, path)
-    atomic_write_bytes(file, lambda temp: FilePath(temp).write_text(text, encoding="utf-8"))
+    atomic_write(file, lambda temp: FilePath(temp).write_text(text, encoding="utf-8"), fsync=True)

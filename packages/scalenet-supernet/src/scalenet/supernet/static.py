@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path as FilePath
 from typing import Any
@@ -23,6 +22,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from scalenet.space import LayerSpec, Path, SearchSpace, expand_path, load_space
+from scalenet.space.files import atomic_write
 from scalenet.supernet.ops import make_activation, make_gate
 
 __all__ = [
@@ -216,7 +216,6 @@ def build_static(
 def save_static(model: StaticNet | BilateralAverage, file: str | os.PathLike[str]) -> None:
     """Save a static network atomically: its path string, space name, kind and state dict."""
     target = FilePath(file)
-    target.parent.mkdir(parents=True, exist_ok=True)
     payload: dict[str, Any] = {
         "format": _FORMAT,
         "path": model.path,
@@ -224,14 +223,7 @@ def save_static(model: StaticNet | BilateralAverage, file: str | os.PathLike[str
         "side": "both" if isinstance(model, BilateralAverage) else "single",
         "state_dict": model.state_dict(),
     }
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(handle)
-    try:
-        torch.save(payload, temp)
-        os.replace(temp, target)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
+    atomic_write(target, lambda temp: torch.save(payload, temp), fsync=True)
 
 
 def load_static(
