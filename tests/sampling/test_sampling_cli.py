@@ -95,7 +95,10 @@ def test_simulate_grid_size_weights(
     [
         (["simulate", "--paths", "-1"], "--paths must be >= 1, got -1"),
         (["simulate", "--sampler", "foo"], "argument --sampler: invalid choice: 'foo'"),
-        (["sample", "--n", "-3"], "--n must be >= 0, got -3"),
+        (["sample", "--n", "-3"], "--n must be in 0..1,000,000 (sampled paths are held"),
+        # Bounded before anything is allocated (numpy raised MemoryError with a traceback).
+        (["sample", "--n", "99999999999"], "--n must be in 0..1,000,000"),
+        (["sample", "--n", "1000001"], "got 1,000,001"),
         (["sample", "--stage", "9", "--space", "fmnist"], "scaling_stage 9 not in 0..3"),
         (["sample", "--stage-weights", "0,0,0,0"], "sum to a positive value"),
         (["sample", "--stage-weights", "1,1"], "needs 4 weights"),
@@ -134,4 +137,7 @@ def test_console_script_runs_as_module() -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 2
-    assert result.stderr == "scalenet-sampling sample: error: --n must be >= 0, got -1\n"
+    assert result.stderr == (
+        "scalenet-sampling sample: error: --n must be in 0..1,000,000 (sampled paths are held "
+        "in memory; simulate streams any count), got -1\n"
+    )

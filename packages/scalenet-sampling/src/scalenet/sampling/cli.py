@@ -29,6 +29,9 @@ from scalenet.space.cli_support import OneLineParser, dispatch
 __all__ = ["main", "parse_stage_weights"]
 
 _BUDGET_SAMPLES = 100_000
+#: Most paths ``sample`` prints: they are held in memory (about 2.5 KB each); ``simulate``
+#: streams any count.
+MAX_SAMPLE = 1_000_000
 
 
 def parse_stage_weights(text: str) -> str | tuple[float, ...]:
@@ -100,8 +103,11 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def _cmd_sample(args: argparse.Namespace) -> None:
-    if args.n < 0:
-        raise ValueError(f"--n must be >= 0, got {args.n}")
+    if not 0 <= args.n <= MAX_SAMPLE:
+        raise ValueError(
+            f"--n must be in 0..{MAX_SAMPLE:,} (sampled paths are held in memory; "
+            f"simulate streams any count), got {args.n:,}"
+        )
     space = load_space(args.space)
     options: dict[str, Any] = {"scaling_stage": args.stage}
     if args.sampler == "hss":
@@ -163,7 +169,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="print sampled paths, one string per line")
     sample.add_argument("--sampler", choices=list(SAMPLERS), default="hss")
-    sample.add_argument("--n", type=int, default=1, help="number of paths")
+    sample.add_argument("--n", type=int, default=1, help=f"number of paths (0..{MAX_SAMPLE:,})")
     sample.add_argument("--stage", type=int, help="restrict to scaling stage J")
     sample.add_argument(
         "--fit", action="store_true", help="keep only paths within f_J +- tol_J (needs --stage)"
