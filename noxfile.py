@@ -90,10 +90,12 @@ def integration(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """Ruff: lint and formatting check over the whole tree."""
-    session.install("ruff>=0.6")
+    """Ruff: lint and formatting check over the whole tree; the six packages' one version."""
+    session.install("ruff>=0.6", "pytest>=7")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # Pure Python (tomllib and text), so it needs none of the packages installed.
+    session.run("pytest", "-p", "no:cacheprovider", "tests/test_version_lockstep.py")
 
 
 @nox.session(python="3.11")
