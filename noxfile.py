@@ -100,13 +100,14 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    """Mypy over every package's src/ (strict about untyped definitions)."""
+    """Mypy over every package's src/, the stages and the benchmarks (no untyped definitions)."""
     with _pruned(session):
         session.install("mypy>=1.10", "types-PyYAML", "numpy")
         if any(needs_torch for _deps, _extras, needs_torch in PACKAGES.values()):
             session.install(*TORCH_PINS)
         session.install(*(f"./packages/scalenet-{name}" for name in PACKAGES))
         session.run("mypy", *(arg for name in PACKAGES for arg in ("-p", f"scalenet.{name}")))
+        session.run("mypy", "pipelines", "benchmarks")
 
 
 @nox.session(python="3.11")

@@ -519,9 +519,9 @@ def main() -> None:
         target = FilePath(args.out)
         if not target.is_file():
             parser.error(f"--stage-only updates an existing result; {target} does not exist")
-        result = json.loads(target.read_text())
-        result.update(stage_part(args))
-        finish(result, target)
+        previous: dict[str, Any] = json.loads(target.read_text())
+        previous.update(stage_part(args))
+        finish(previous, target)
         return
     started = time.perf_counter()
     groups = sample_paths(args.paths, args.seed)

@@ -19,6 +19,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path as FilePath
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,7 +68,7 @@ def step_time(
 
 def time_path(
     supernet: SuperSupernet, space: SearchSpace, path: Path, mode: str, args: argparse.Namespace
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """One path: supernet step (sides alternating under bcnet) vs the extracted static step."""
     resolution = count(space, path).resolution
     images = torch.randn(args.batch_size, 3, resolution, resolution)
@@ -117,7 +118,7 @@ def main() -> None:
                 f"supernet {row['supernet_ms']:8.1f} ms  static {row['static_ms']:8.1f} ms  "
                 f"ratio {row['ratio']:.2f}"
             )
-        ratios = [row["ratio"] for row in rows]
+        ratios = [float(row["ratio"]) for row in rows]
         modes[mode] = {
             "median_ratio": round(statistics.median(ratios), 3),
             "mean_ratio": round(statistics.fmean(ratios), 3),

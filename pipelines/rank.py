@@ -24,7 +24,7 @@ import csv
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from _common import fail, load_params, stage_cost, write_json
@@ -40,6 +40,14 @@ from scalenet.space.files import read_jsonl
 
 RESAMPLES = 2000
 LEVEL = 0.95
+
+
+class BootstrapOptions(TypedDict):
+    """The keyword arguments every bootstrap of this stage takes."""
+
+    resamples: int
+    level: float
+    seed: int
 
 
 def read_rows(file: Path) -> tuple[list[str], list[float], list[float]]:
@@ -113,7 +121,7 @@ def intervals(
     rows: dict[str, tuple[list[str], list[float], list[float]]], seed: int
 ) -> dict[str, Any]:
     """Bootstrap CIs per sampler and of the paired difference of the first two samplers."""
-    options = {"resamples": RESAMPLES, "level": LEVEL, "seed": seed}
+    options = BootstrapOptions(resamples=RESAMPLES, level=LEVEL, seed=seed)
     result: dict[str, Any] = {"samplers": {}, "difference": None}
     for sampler, (_, flops, accuracy) in rows.items():
         found = coefficient_intervals(accuracy, flops, **options)
@@ -146,7 +154,7 @@ def standalone_agreement(
     paths, _, truth = alone
     if len(set(paths)) != len(paths):
         fail("--standalone: a path appears twice")
-    options = {"resamples": RESAMPLES, "level": LEVEL, "seed": seed}
+    options = BootstrapOptions(resamples=RESAMPLES, level=LEVEL, seed=seed)
     found: dict[str, list[float]] = {}
     for sampler, (sampler_paths, _, accuracy) in rows.items():
         score = dict(zip(sampler_paths, accuracy, strict=True))
@@ -158,9 +166,11 @@ def standalone_agreement(
     result: dict[str, Any] = {"paths": len(paths), "samplers": {}, "difference": None}
     for sampler, values in found.items():
         x = np.asarray(values)
-        interval = bootstrap_interval(
-            lambda index, x=x: kendall_tau_b(x[index], y[index]), len(paths), **options
-        )
+
+        def tau(index: np.ndarray, x: np.ndarray = x) -> float | None:
+            return kendall_tau_b(x[index], y[index])
+
+        interval = bootstrap_interval(tau, len(paths), **options)
         result["samplers"][sampler] = interval.to_json()
         shown = "undefined" if interval.value is None else f"{interval.value:+.3f}"
         print(f"rank: {sampler:<8} Kendall tau-b vs stand-alone ({len(paths)} paths) {shown}")
