@@ -29,7 +29,7 @@ PACKAGES: dict[str, tuple[list[str], list[str], bool]] = {
     "sampling": (["space"], ["test"], False),
     "scaling": (["space"], ["test"], False),
     "search": (["space"], ["test"], False),
-    "supernet": (["space", "sampling"], ["test"], True),
+    "supernet": (["space", "sampling", "data"], ["test"], True),
 }
 
 nox.options.sessions = [*PACKAGES, "integration", "lint", "typecheck", "docs"]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from scalenet.data import DataError
 from scalenet.supernet.data import (
     ImageSet,
     ShuffledBatches,
@@ -39,7 +40,7 @@ def test_idx_roundtrip_and_fashion_mnist_layout(tmp_path: FilePath) -> None:
     assert x.shape == (4, 3, 28, 28) and x.dtype == torch.float32 and y.dtype == torch.int64
     expected = (images[0].astype(np.float32) / 255 - data.mean) / data.std
     assert np.allclose(x[0, 2].numpy(), expected, atol=1e-6)
-    with pytest.raises(FileNotFoundError, match="t10k-images"):
+    with pytest.raises(DataError, match="no IDX t10k images file"):
         load_fashion_mnist(tmp_path, "test")
 
 
@@ -57,8 +58,18 @@ def test_minival_split_per_class_disjoint_seeded() -> None:
     assert not set(train) & set(minival)
     assert np.array_equal(minival, minival_split(labels, 50, seed=0)[1])
     assert not np.array_equal(minival, minival_split(labels, 50, seed=1)[1])
-    with pytest.raises(ValueError, match="class 0 has 60 images, minival needs 61"):
-        minival_split(labels, 61, seed=0)
+    # The boundary: a class must keep at least one training image (scalenet-data's rule, the
+    # one split; the supernet's own copy used to accept per_class == class size).
+    with pytest.raises(DataError, match="class '0' has 60 images, cannot hold out 60"):
+        minival_split(labels, 60, seed=0)
+    assert len(minival_split(labels, 59, seed=0)[1]) == 590
+
+
+def test_the_supernet_reexports_scalenet_data_split_and_reader() -> None:
+    import scalenet.data
+
+    assert minival_split is scalenet.data.minival_split
+    assert read_idx is scalenet.data.read_idx
 
 
 def test_shuffled_batches_resume_exactly() -> None:

@@ -1,9 +1,11 @@
-"""A small in-memory data path: IDX files (Fashion-MNIST), a mini-val split, resumable batches.
+"""A small in-memory data path: Fashion-MNIST in memory, resumable batches.
 
-The FFCV loaders of scalenet-data serve the large data sets; this module keeps the supernet
-package usable alone (tests, the embedded CPU default). The trainer accepts any iterable of
-``(images, labels)`` batches; :class:`ShuffledBatches` additionally exposes its position
-(``state_dict``/``load_state_dict``), so a resumed run sees exactly the batches it would have seen.
+The FFCV loaders of scalenet-data serve the large data sets. The IDX reader and the mini-val
+split are scalenet-data's too (:func:`read_idx` and :func:`minival_split` are re-exported here);
+this module holds the images in memory for the trainer (tests, the embedded CPU default). The
+trainer accepts any iterable of ``(images, labels)`` batches; :class:`ShuffledBatches` also
+exposes its position (``state_dict``/``load_state_dict``), so a resumed run sees exactly the
+batches it would have seen.
 
 Images stay ``uint8`` ``[N, H, W]`` (gray) or ``[N, C, H, W]`` in memory; each batch is converted
 to float, normalized and repeated to 3 channels on the fly.
@@ -11,17 +13,16 @@ to float, normalized and repeated to 3 channels on the fly.
 
 from __future__ import annotations
 
-import gzip
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path as FilePath
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from torch import Tensor
+
+from scalenet.data import idx_source, minival_split, read_idx
 
 __all__ = [
     "FASHION_MNIST_DIR",
@@ -40,36 +41,6 @@ __all__ = [
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_MEAN = 0.2860
 FASHION_MNIST_STD = 0.3530
-
-_IDX_DTYPES: dict[int, Any] = {
-    0x08: np.uint8,
-    0x09: np.int8,
-    0x0B: ">i2",
-    0x0C: ">i4",
-    0x0D: ">f4",
-    0x0E: ">f8",
-}
-
-
-def read_idx(path: str | os.PathLike[str]) -> npt.NDArray[Any]:
-    """Read an IDX file (``.gz`` or raw) into a numpy array.
-
-    Raises:
-        ValueError: If the header is malformed or the size does not match it.
-    """
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as stream:
-        data = stream.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path}: not an IDX file (bad magic number)")
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(_IDX_DTYPES[data[2]])
-    offset = 4 + 4 * ndim
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(data) - offset != expected:
-        raise ValueError(f"{path}: {len(data) - offset} data bytes, header says {expected}")
-    return np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -124,25 +95,16 @@ def load_fashion_mnist(
 ) -> ImageSet:
     """Fashion-MNIST from its IDX files (``train-*`` or ``t10k-*``, gzipped or not).
 
+    The files are read by scalenet-data (:func:`scalenet.data.idx_source`), the one IDX reader.
+
     Raises:
-        FileNotFoundError: If the files are not under ``root``.
+        DataError: If the files are not under ``root`` or are not valid IDX (a ValueError).
         ValueError: If ``split`` is not ``train`` or ``test``.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split {split!r} not in {{train, test}}")
-    prefix = "train" if split == "train" else "t10k"
-    found = []
-    for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"):
-        candidates = [FilePath(root) / f"{prefix}-{kind}{ext}" for ext in (".gz", "")]
-        existing = [path for path in candidates if path.exists()]
-        if not existing:
-            raise FileNotFoundError(
-                f"Fashion-MNIST file {candidates[0]} not found (install dataset-fashion-mnist)"
-            )
-        found.append(existing[0])
-    images = read_idx(found[0]).astype(np.uint8)
-    labels = read_idx(found[1]).astype(np.int64)
-    return ImageSet(images, labels)
+    source = idx_source(root, "train" if split == "train" else "t10k")
+    return ImageSet(source.images, source.labels.astype(np.int64))
 
 
 def synthetic_images(size: int, num_classes: int = 10, side: int = 16, seed: int = 0) -> ImageSet:
@@ -156,30 +118,6 @@ def synthetic_images(size: int, num_classes: int = 10, side: int = 16, seed: int
     noise = rng.normal(0, 40, size=(size, side, side))
     images = np.clip(patterns[labels] + noise, 0, 255).astype(np.uint8)
     return ImageSet(images, labels, mean=0.5, std=0.3)
-
-
-def minival_split(
-    labels: npt.NDArray[np.int64], per_class: int, seed: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Hold ``per_class`` images of every class out of the training set (supplementary A).
-
-    Returns:
-        ``(train_indices, minival_indices)``, both sorted; the same seed gives the same split.
-
-    Raises:
-        ValueError: If a class has fewer than ``per_class`` images.
-    """
-    rng = np.random.default_rng(seed)
-    held = []
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        if len(members) < per_class:
-            raise ValueError(f"class {label} has {len(members)} images, minival needs {per_class}")
-        held.append(rng.choice(members, size=per_class, replace=False))
-    minival = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
-    mask = np.ones(len(labels), dtype=bool)
-    mask[minival] = False
-    return np.flatnonzero(mask).astype(np.int64), minival.astype(np.int64)
 
 
 class ShuffledBatches:
