@@ -6,7 +6,8 @@ imported or run):
 * the script that the stage's ``cmd`` names (``pipelines/<x>.py``);
 * every pipelines module it imports, transitively: ``import _x`` and ``from _x import ...``
   resolve against ``pipelines/`` first, as they do at run time (the script's folder is
-  ``sys.path[0]``), so ``from rank import write_rows`` counts ``pipelines/rank.py`` too;
+  ``sys.path[0]``), so ``from rank import write_rows`` counts ``pipelines/rank.py`` too; a local
+  package (``from _report.model import ...``) is listed as its folder, ``pipelines/_report``;
 * ``packages/scalenet-<pkg>/src`` for every ``scalenet.<pkg>`` imported by one of those modules,
   and for every package those packages import in turn.
 
@@ -76,10 +77,25 @@ def pipelines_closure(script: Path, pipelines: Path) -> tuple[set[Path], set[str
         modules = imported_modules(file)
         packages |= scalenet_packages(modules)
         for name in modules:
-            local = pipelines / f"{name.split('.')[0]}.py"
-            if local.is_file():
-                todo.append(local)
+            todo.extend(local_files(name, pipelines))
     return seen, packages
+
+
+def local_files(name: str, pipelines: Path) -> list[Path]:
+    """The pipelines files that importing ``name`` runs: ``_x.py``, or a local package's
+    ``__init__.py`` and the submodule named (``_report.model`` -> ``_report/model.py``)."""
+    parts = name.split(".")
+    module = pipelines / f"{parts[0]}.py"
+    if module.is_file():
+        return [module]
+    package = pipelines / parts[0]
+    if not (package / "__init__.py").is_file():
+        return []
+    found = [package / "__init__.py"]
+    if len(parts) > 1:
+        sub = package.joinpath(*parts[1:])
+        found += [file for file in (sub.with_suffix(".py"), sub / "__init__.py") if file.is_file()]
+    return found
 
 
 def package_closure(packages: Iterable[str], root: Path) -> set[str]:
@@ -98,8 +114,14 @@ def package_closure(packages: Iterable[str], root: Path) -> set[str]:
 
 def code_deps(script: str, root: Path) -> set[str]:
     """The code entries ``deps`` should list for a stage running ``script`` (relative to root)."""
-    files, packages = pipelines_closure(root / script, root / "pipelines")
-    return {file.relative_to(root).as_posix() for file in files} | {
+    pipelines = root / "pipelines"
+    files, packages = pipelines_closure(root / script, pipelines)
+    # A local package (a folder under pipelines/) is one entry: DVC tracks the folder.
+    entries = {
+        (pipelines / file.relative_to(pipelines).parts[0]).relative_to(root).as_posix()
+        for file in files
+    }
+    return entries | {
         f"packages/scalenet-{package}/src" for package in package_closure(packages, root)
     }
 
@@ -183,6 +205,23 @@ def test_resolver_follows_lazy_imports_through_helpers_and_packages(tmp_path: Pa
         "pipelines/_helper.py",
         "packages/scalenet-beta/src",
         "packages/scalenet-alpha/src",
+    }
+
+
+def test_a_local_package_is_one_folder_entry_and_its_imports_count(tmp_path: Path) -> None:
+    # stage -> _parts.section (a local package) -> _parts.fmt -> scalenet.beta; _parts.unused is
+    # in the folder (tracked with it) but its imports do not run.
+    write(tmp_path / "pipelines/stage.py", "from _parts.section import draw\n")
+    write(tmp_path / "pipelines/_parts/__init__.py", "")
+    write(tmp_path / "pipelines/_parts/section.py", "from _parts.fmt import cell\n")
+    write(tmp_path / "pipelines/_parts/fmt.py", "import scalenet.beta\n")
+    write(tmp_path / "pipelines/_parts/unused.py", "import scalenet.gamma\n")
+    write(tmp_path / "packages/scalenet-beta/src/scalenet/beta/__init__.py", "")
+    write(tmp_path / "packages/scalenet-gamma/src/scalenet/gamma/__init__.py", "")
+    assert code_deps("pipelines/stage.py", tmp_path) == {
+        "pipelines/stage.py",
+        "pipelines/_parts",
+        "packages/scalenet-beta/src",
     }
 
 
