@@ -1,29 +1,28 @@
-"""Section: the FLOPs budgets f0..f_M."""
+"""Section: the FLOPs budgets f0..f_M, read as scalenet-space's :class:`Budgets`."""
 
 from __future__ import annotations
 
-from _report.fmt import integer, mflops, missing, number, stage_items, table
-from _report.model import Context, ReportError
+from _report.fmt import integer, mflops, missing, table
+from _report.model import Context
+from scalenet.space import Budgets
 
 
 def section_budgets(ctx: Context) -> list[str]:
-    budgets = ctx.inputs.json("budgets.json")
-    if budgets is None:
+    data = ctx.inputs.json("budgets.json")
+    if data is None:
         return [missing(ctx.inputs.name("budgets.json"), "budgets")]
-    values = stage_items(budgets["budgets"], "budgets")
-    tolerances = dict(stage_items(budgets["tolerances"], "tolerances"))
+    budgets = Budgets.from_json(data)  # a malformed file fails naming the key
+    values = budgets.values
     rows = []
-    for j, budget in values:
-        if j not in tolerances:
-            raise ReportError(f"tolerances: no entry for scaling stage {j}")
-        tolerance = number(tolerances[j], f"tolerances.{j}")
+    for j, budget in enumerate(values):
+        tolerance = budgets.tolerance_at(j)
         rows.append(
             [
                 str(j),
                 integer(budget),
                 mflops(budget),
                 integer(tolerance),
-                f"{mflops(number(budget) - tolerance)} – {mflops(number(budget) + tolerance)}",
+                f"{mflops(budget - tolerance)} – {mflops(budget + tolerance)}",
             ]
         )
     lines = table(
@@ -37,13 +36,7 @@ def section_budgets(ctx: Context) -> list[str]:
         rows,
         "rrrrr",
     )
-    ratios = sorted(
-        {
-            f"{number(values[i + 1][1]) / number(values[i][1]):g}"
-            for i in range(len(values) - 1)
-            if number(values[i][1])
-        }
-    )
+    ratios = sorted({f"{values[i + 1] / values[i]:g}" for i in range(len(values) - 1)})
     growth = (
         f"each scaling stage multiplies the budget by {ratios[0]}"
         if len(ratios) == 1
@@ -51,9 +44,9 @@ def section_budgets(ctx: Context) -> list[str]:
     )
     lines += [
         "",
-        f"f0 = {integer(budgets['f0'])} FLOPs is the mean FLOPs of {integer(budgets['samples'])} "
-        f"random base models ({integer(budgets['mean_flops'])}, seed {budgets['seed']}) rounded "
-        f"to a multiple of {integer(budgets['unit'])}; {growth}, up to "
-        f"f_{values[-1][0]} = {mflops(values[-1][1])} MFLOPs.",
+        f"f0 = {integer(budgets.f0)} FLOPs is the mean FLOPs of {integer(budgets.samples)} "
+        f"random base models ({integer(budgets.mean_flops)}, seed {budgets.seed}) rounded "
+        f"to a multiple of {integer(budgets.unit)}; {growth}, up to "
+        f"f_{len(values) - 1} = {mflops(values[-1])} MFLOPs.",
     ]
     return lines
