@@ -23,6 +23,7 @@ FIGURES = (
     "accuracy_params.png",
 )
 
+# The one label table: the tables, the sentences and the figures name samplers and families so.
 SAMPLERS = ("hss", "uniform")
 SAMPLER_NAMES = {"hss": "HSS", "uniform": "uniform"}
 FAMILY_ORDER = ("scalenet", "compound", "random")

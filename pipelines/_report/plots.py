@@ -18,12 +18,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from _report.model import FAMILY_NAMES, SAMPLER_NAMES  # the one label table
 from scalenet.space.files import atomic_write
 
 SAMPLER_COLOURS = {"hss": "tab:orange", "uniform": "tab:blue"}
-SAMPLER_LABELS = {"hss": "HSS", "uniform": "uniform"}
 FAMILY_COLOURS = {"scalenet": "tab:red", "compound": "tab:blue", "random": "tab:gray"}
-FAMILY_LABELS = {"scalenet": "ScaleNet", "compound": "compound scaling", "random": "random"}
 _OTHER_COLOURS = ("tab:green", "tab:purple", "tab:brown", "tab:olive", "tab:cyan", "tab:pink")
 
 
@@ -80,7 +79,7 @@ def plot_sampling(
             fill=name == "hss",
             alpha=0.35 if name == "hss" else 1.0,
             linewidth=1.6,
-            label=SAMPLER_LABELS.get(name, name),
+            label=SAMPLER_NAMES.get(name, name),
         )
     for j, (budget, tolerance) in enumerate(budgets):
         left.axvspan(budget - tolerance, budget + tolerance, color="0.88", zorder=0)
@@ -118,7 +117,7 @@ def plot_sampling(
                 shares,
                 width,
                 color=SAMPLER_COLOURS.get(name),
-                label=SAMPLER_LABELS.get(name, name),
+                label=SAMPLER_NAMES.get(name, name),
             )
         right.set_xticks(range(len(budgets)), [f"f{j}" for j in range(len(budgets))])
         right.set_xlabel("budget window f_j +- tol_j")
@@ -141,7 +140,7 @@ def plot_loss(curves: Mapping[str, Sequence[tuple[float, float]]], target: Path)
             ys,
             marker=".",
             color=SAMPLER_COLOURS.get(name),
-            label=SAMPLER_LABELS.get(name, name),
+            label=SAMPLER_NAMES.get(name, name),
         )
     axes.set_xlabel("iteration")
     axes.set_ylabel("training loss (mean over the logging window)")
@@ -312,7 +311,7 @@ def plot_accuracy(
         xs = [x for _, x, _ in points]
         ys = [y for _, _, y in points]
         axes.plot(
-            xs, ys, marker="o", color=colour, label=FAMILY_LABELS.get(name, name), linewidth=1.6
+            xs, ys, marker="o", color=colour, label=FAMILY_NAMES.get(name, name), linewidth=1.6
         )
         for stage, x, y in points:
             axes.annotate(
