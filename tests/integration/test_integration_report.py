@@ -676,3 +676,58 @@ def test_missing_params_file_fails(tmp_path):
     result = run_report(tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == "report: error: params file params.yaml does not exist"
+
+
+COMPARE = ROOT / "scripts" / "compare_runs.py"
+
+
+def test_compare_runs_puts_the_headlines_side_by_side(full_run, tmp_path):
+    root, _, _ = full_run
+    other = tmp_path / "other"
+    shutil.copytree(root / "outputs", other)
+    family_file = other / "family/scalenet/family.json"
+    family = json.loads(family_file.read_text())
+    for member in family["members"]:  # generalization misses its budgets in this run
+        if member["kind"] == "generalized":
+            member["flops"] = 2 * member["budget"]
+    _write(family_file, family)
+    done = subprocess.run(
+        [sys.executable, str(COMPARE), f"a={root / 'outputs'}", f"b={root / 'outputs'}", f"c={other}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| question | a | b | c | same answer |"
+    by_question = {row.split(" | ")[0][2:]: row for row in rows[1:]}
+    assert len(by_question) == 4
+    hit = next(row for question, row in by_question.items() if "generalization" in question)
+    assert hit.count("**yes**:") == 2 and hit.count("**no**:") == 1
+    assert hit.endswith("| **no** |")
+    others = [row for question, row in by_question.items() if "generalization" not in question]
+    assert all(row.endswith("| yes |") for row in others)
+
+
+def test_compare_runs_bad_input_is_one_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(COMPARE), f"x={tmp_path / 'absent'}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"compare_runs: x: {tmp_path / 'absent'} is not a folder"
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad/budgets.json").write_text('{"f0": 1}')
+    (tmp_path / "bad/family/scalenet").mkdir(parents=True)
+    (tmp_path / "bad/family/scalenet/family.json").write_text('{"members": []}')
+    done = subprocess.run(
+        [sys.executable, str(COMPARE), f"y={tmp_path / 'bad'}", f"y={tmp_path / 'bad'}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == "compare_runs: run name 'y' given twice"
+    done = subprocess.run(
+        [sys.executable, str(COMPARE), f"z={tmp_path / 'bad'}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"compare_runs: z ({tmp_path / 'bad'}): ")
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
