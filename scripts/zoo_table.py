@@ -21,6 +21,7 @@ from pathlib import Path as FilePath
 from typing import NoReturn
 
 from scalenet.space import Path, count, get_arch, load_space, scalenet_path
+from scalenet.space.files import write_text
 
 START = "<!-- zoo-table:start -->"
 END = "<!-- zoo-table:end -->"
@@ -120,9 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if updated != text:
-        temp = file.with_name(f".{file.name}.tmp")
-        temp.write_text(updated, encoding="utf-8")
-        temp.replace(file)
+        write_text(file, updated)
     return 0
 
 
