@@ -157,3 +157,54 @@ def test_budgets_record_their_flops_convention():
         compute_budgets(space, convention="ceil")
     with pytest.raises(ValueError, match=r"^convention: 'ceil' not in \{torch, official\}$"):
         Budgets.from_json({**_GOOD, "convention": "ceil"})
+
+
+def _budgets_file(tmp_path, payload) -> str:
+    import json
+
+    file = tmp_path / "budgets.json"
+    file.write_text(payload if isinstance(payload, str) else json.dumps(payload))
+    return str(file)
+
+
+def test_load_budgets_reads_the_budgets_stage_file_and_checks_space_and_m(tmp_path):
+    from scalenet.space import load_budgets
+
+    space = load_space("fmnist")
+    budgets = Budgets(f0=4_000_000, max_stage=3, tolerance=500_000, unit=1_000_000)
+    file = _budgets_file(tmp_path, {"space": "fmnist", **budgets.to_json()})
+    assert load_budgets(file) == budgets
+    assert load_budgets(file, space) == budgets
+    with pytest.raises(ValueError, match="is for space 'fmnist', not 'imagenet'"):
+        load_budgets(file, load_space("imagenet"))
+    other_m = _budgets_file(tmp_path, {**budgets.to_json(), "max_stage": 2})
+    with pytest.raises(ValueError, match="max_stage 2 differs from the space's M = 3"):
+        load_budgets(other_m, space)
+    assert load_budgets(other_m).max_stage == 2  # without a space nothing is compared
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (None, r"budgets file .*absent\.json does not exist \(run the budgets stage\)"),
+        ("{", r"budgets\.json: not valid JSON \(Expecting property name"),
+        ("[1, 2]", r"budgets\.json: expected a JSON object"),
+        ({"f0": 4}, r"budgets JSON is missing key 'max_stage'"),
+        ({"f0": "4e6", "max_stage": 3, "tolerance": 1}, r"budgets: f0 must be an int"),
+    ],
+)
+def test_load_budgets_bad_files_name_the_file_or_key(tmp_path, payload, message):
+    from scalenet.space import load_budgets
+
+    file = str(tmp_path / "absent.json") if payload is None else _budgets_file(tmp_path, payload)
+    with pytest.raises(ValueError, match=message):
+        load_budgets(file)
+
+
+def test_load_budgets_rejects_non_utf8(tmp_path):
+    from scalenet.space import load_budgets
+
+    file = tmp_path / "budgets.json"
+    file.write_bytes(b'{"f0": "\xff"}')
+    with pytest.raises(ValueError, match="not UTF-8 text"):
+        load_budgets(file)
