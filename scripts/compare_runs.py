@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "pipelines"))
 
-from _report.headline import headline  # noqa: E402
+from _report.headline import headline_rows  # noqa: E402
 from _report.model import Context, Inputs, ReportError  # noqa: E402
 
 USAGE_ERROR = 2
@@ -32,7 +32,7 @@ def parse_run(text: str) -> tuple[str, Path]:
     return (name or folder), Path(folder)
 
 
-def headline_rows(folder: Path) -> list[list[str]]:
+def run_rows(folder: Path) -> list[list[str]]:
     """(question, answer, evidence) of one run's headline, as the report writes them."""
     ctx = Context(
         inputs=Inputs(str(folder)),
@@ -43,12 +43,7 @@ def headline_rows(folder: Path) -> list[list[str]]:
         link="",
         commit=None,
     )
-    rows = []
-    for line in headline(ctx):
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if line.startswith("|") and len(cells) == 3 and not set(cells[0]) <= set("-: "):
-            rows.append(cells)
-    return rows[1:]  # the first row is the header
+    return headline_rows(ctx)
 
 
 def table(runs: dict[str, list[list[str]]]) -> list[str]:
@@ -84,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"compare_runs: {name}: {folder} is not a folder", file=sys.stderr)
             return USAGE_ERROR
         try:
-            runs[name] = headline_rows(folder)
+            runs[name] = run_rows(folder)
         except (ReportError, KeyError, TypeError, ValueError) as error:
             print(f"compare_runs: {name} ({folder}): {error}", file=sys.stderr)
             return USAGE_ERROR

@@ -11,6 +11,7 @@ from _report.family import family_file
 from _report.fmt import integer, mapping, missing, number, sequence, table
 from _report.model import FAMILY_NAMES, Context
 from _report.rank import rank_difference, standalone_difference
+from scalenet.space import Budgets
 
 
 def _answer(results: list[tuple[str, PairedDifference]]) -> str:
@@ -26,6 +27,16 @@ def _answer(results: list[tuple[str, PairedDifference]]) -> str:
 
 def headline(ctx: Context) -> list[str]:
     """The report's first screen: three questions, answered with their intervals."""
+    return [
+        "**Headline** (95 % intervals; the sections below give every number and its source):",
+        "",
+        *table(["question", "answer", "evidence"], headline_rows(ctx), "lll"),
+        "",
+    ]
+
+
+def headline_rows(ctx: Context) -> list[list[str]]:
+    """The headline's (question, answer, evidence) rows (scripts/compare_runs.py reads them too)."""
     rows: list[list[str]] = []
     entries = evaluated_models(ctx)
     comparisons = None if entries is None else paired_comparisons(ctx, entries)
@@ -88,12 +99,13 @@ def headline(ctx: Context) -> list[str]:
             for m in sequence(family_json["members"], "members")
             if mapping(m, "member").get("kind") == "generalized"
         ]
-        tolerance = number(budgets["tolerance"])
+        stages = Budgets.from_json(budgets)  # tolerance_at: tolerance x f_j / f0, any j
+        tolerance = stages.tolerance
         hits = []
         for m in generalized:
             j = int(m["stage"])
             gap = number(m["flops"]) / number(m["budget"]) - 1
-            inside = abs(number(m["flops"]) - number(m["budget"])) <= tolerance * 2**j
+            inside = abs(number(m["flops"]) - number(m["budget"])) <= stages.tolerance_at(j)
             hits.append((j, gap, inside))
         answer = (
             "not available"
@@ -108,18 +120,13 @@ def headline(ctx: Context) -> list[str]:
                 answer,
                 "; ".join(
                     f"S{j} {100 * gap:+.2f} % ({'within' if inside else 'outside'} the "
-                    f"stage's tolerance ±{100 * tolerance / number(budgets['f0']):.1f} %)"
+                    f"stage's tolerance ±{100 * tolerance / stages.f0:.1f} %)"
                     for j, gap, inside in hits
                 )
                 or "no generalized member",
             ]
         )
-    return [
-        "**Headline** (95 % intervals; the sections below give every number and its source):",
-        "",
-        *table(["question", "answer", "evidence"], rows, "lll"),
-        "",
-    ]
+    return rows
 
 
 def design(ctx: Context) -> list[str]:
