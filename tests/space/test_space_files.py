@@ -13,6 +13,7 @@ from scalenet.space.files import (
     FILE_MODE,
     atomic_write,
     dumps_json,
+    read_json,
     read_jsonl,
     read_jsonl_lines,
     write_json,
@@ -103,3 +104,27 @@ def test_read_jsonl_custom_parser(tmp_path: Path) -> None:
     file = tmp_path / "m.jsonl"
     file.write_text("[1]\n[2]\n", encoding="utf-8")
     assert read_jsonl(file, loads=lambda line: tuple(json.loads(line))) == [(1,), (2,)]
+
+
+def test_read_json_returns_the_object(tmp_path: Path) -> None:
+    write_json(tmp_path / "a.json", {"x": [1, 2]})
+    assert read_json(tmp_path / "a.json", "budgets file") == {"x": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, r"^budgets file .*missing\.json does not exist \(run it\)$"),
+        (b"{nope", r"^budgets file .*: not valid JSON \(Expecting property name"),
+        (b"[1, 2]", r"^budgets file .*: expected a JSON object$"),
+        (b"\xff\xfe{}", r"^budgets file .*: not UTF-8 text$"),
+    ],
+)
+def test_read_json_names_the_file_and_the_fault(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    file = tmp_path / "missing.json"
+    if content is not None:
+        file.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        read_json(file, "budgets file", hint=" (run it)")

@@ -13,7 +13,6 @@ double its last budget.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import numpy.typing as npt
 
 from scalenet.space.batch import random_base_batch
 from scalenet.space.fields import require_int, require_list, require_number, require_object
+from scalenet.space.files import read_json
 from scalenet.space.flops import count_batch
 from scalenet.space.rules import DEFAULT_CONVENTION, check_convention
 from scalenet.space.space import SearchSpace
@@ -314,16 +314,7 @@ def load_budgets(path: str | os.PathLike[str], space: SearchSpace | None = None)
             :meth:`Budgets.from_json`), for another space, or its M differs from the space's.
     """
     file = Path(path)
-    if not file.is_file():
-        raise ValueError(f"budgets file {file} does not exist (run the budgets stage)")
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"budgets file {file}: not valid JSON ({error.msg})") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"budgets file {file}: not UTF-8 text") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"budgets file {file}: expected a JSON object")
+    data = read_json(file, "budgets file", hint=" (run the budgets stage)")
     budgets = Budgets.from_json(data)
     if space is not None:
         named = data.get("space")

@@ -19,12 +19,12 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from pathlib import Path as FilePath
 from typing import Any
 
 from scalenet.space.arch import BaseArch, Path, Scaling
 from scalenet.space.budgets import MIN_SAMPLES, compute_budgets
 from scalenet.space.cli_support import OneLineParser, dispatch
+from scalenet.space.files import read_json
 from scalenet.space.network import expand_path
 from scalenet.space.presets import ARCH_PRESETS, get_arch
 from scalenet.space.rules import DEFAULT_CONVENTION, FLOPS_CONVENTIONS
@@ -48,19 +48,8 @@ def resolve_path(arch: str, scaling: Scaling | None = None) -> Path:
     if arch in ARCH_PRESETS:
         path = Path(get_arch(arch))
     elif arch.endswith(".json"):
-        file_path = FilePath(arch)
-        if not file_path.is_file():
-            raise ValueError(f"ARCH file {arch} does not exist")
-        try:
-            data = json.loads(file_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"ARCH file {arch}: not valid JSON ({error.msg})") from None
-        if isinstance(data, dict) and "stages" in data:
-            path = Path(BaseArch.from_json(data))
-        elif isinstance(data, dict):
-            path = Path.from_json(data)
-        else:
-            raise ValueError(f"ARCH file {arch}: expected a JSON object")
+        data = read_json(arch, "ARCH file")
+        path = Path(BaseArch.from_json(data)) if "stages" in data else Path.from_json(data)
     else:
         if "/" not in arch and "@" not in arch and not arch.startswith("k"):
             raise ValueError(

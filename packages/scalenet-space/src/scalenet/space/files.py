@@ -26,6 +26,7 @@ __all__ = [
     "FILE_MODE",
     "atomic_write",
     "dumps_json",
+    "read_json",
     "read_jsonl",
     "read_jsonl_lines",
     "write_json",
@@ -102,6 +103,31 @@ def write_json(
     ``indent=None`` writes one compact line (large arrays such as per-image predictions).
     """
     return write_text(path, dumps_json(payload, indent=indent), fsync=fsync)
+
+
+def read_json(path: str | os.PathLike[str], what: str, *, hint: str = "") -> dict[str, Any]:
+    """The JSON object in ``path``, with one-line errors that say which file is wrong and why.
+
+    Args:
+        path: The file.
+        what: What the file is, for the messages (``"budgets file"``, ``"ARCH file"``).
+        hint: Appended to the message for a missing file (``" (run the budgets stage)"``).
+
+    Raises:
+        ValueError: The file is missing, not UTF-8 text, not valid JSON, or not a JSON object.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"{what} {file} does not exist{hint}")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{what} {file}: not valid JSON ({error.msg})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{what} {file}: not UTF-8 text") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} {file}: expected a JSON object")
+    return data
 
 
 def read_jsonl_lines(
