@@ -28,7 +28,7 @@ from _supernet import (
 )
 
 from scalenet.sampling import make_sampler
-from scalenet.space import Path, Scaling, load_space
+from scalenet.space import load_space
 from scalenet.supernet import (
     CheckpointError,
     NonFiniteError,
@@ -37,22 +37,6 @@ from scalenet.supernet import (
     TrainConfig,
 )
 from scalenet.supernet.trainer import WIDTH_MODES_REVISION
-
-
-def extreme_paths(space_name: str) -> dict[str, Path]:
-    """The largest and the smallest path of every scaling stage."""
-    space = load_space(space_name)
-    paths = {}
-    for stage in range(space.scaling.max_stage + 1):
-        grid = space.scaling.grid(stage)
-        paths[f"stage{stage}_largest"] = Path(
-            space.largest_arch(), Scaling(max(grid.depth), max(grid.width), max(grid.resolution))
-        )
-        paths[f"stage{stage}_smallest"] = Path(
-            space.smallest_arch(), Scaling(min(grid.depth), min(grid.width), min(grid.resolution))
-        )
-    return paths
-
 
 #: The keys that decide the trained weights; a checkpoint made under other values is not resumed.
 TRAINING_KEYS = ("iterations", "batch_size", "lr", "warmup", "width_mode", "seed")
@@ -123,9 +107,7 @@ def train_and_evaluate(args: argparse.Namespace, cost: CostRecord) -> None:
             torch.set_num_threads(params["eval_threads"])
         started = time.perf_counter()
         evaluator = make_evaluator(supernet, args.data, params)
-        accuracy = {
-            name: round(evaluator(path), 2) for name, path in extreme_paths(space.name).items()
-        }
+        accuracy = {name: round(evaluator(path), 2) for name, path in space.extreme_paths().items()}
     except (ValueError, FileNotFoundError, CheckpointError, NonFiniteError) as error:
         fail(str(error).splitlines()[0])
     summary = training_summary(result, out, out / "eval.json")

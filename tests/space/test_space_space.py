@@ -194,6 +194,21 @@ def test_largest_and_smallest_lie_in_space():
         assert space.problems(space.smallest_arch()) == []
 
 
+def test_extreme_paths_span_every_scaling_stage():
+    space = load_space("fmnist")
+    paths = space.extreme_paths()
+    stages = range(space.scaling.max_stage + 1)
+    assert list(paths) == [f"stage{m}_{end}" for m in stages for end in ("largest", "smallest")]
+    for m in stages:
+        grid = space.scaling.grid(m)
+        largest, smallest = paths[f"stage{m}_largest"], paths[f"stage{m}_smallest"]
+        assert largest.base == space.largest_arch() and smallest.base == space.smallest_arch()
+        assert grid.contains(largest.scaling) and grid.contains(smallest.scaling)
+        assert largest.scaling.depth == max(grid.depth)
+        assert smallest.scaling.resolution == min(grid.resolution)
+        assert all(s.problems(largest.base) == [] for s in (space,))
+
+
 def _space_dict(**overrides):
     data = {
         "name": "t", "resolution": 32, "in_chs": 3, "stem_chs": 8, "head_chs": 16,

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from scalenet.space.arch import BaseArch, BlockSpec, StageSpec
+from scalenet.space.arch import BaseArch, BlockSpec, Path, Scaling, StageSpec
 from scalenet.space.fields import require_number
 from scalenet.space.presets import ARCH_PRESETS
 from scalenet.space.scaling_space import ScalingSpace
@@ -233,6 +233,26 @@ class SearchSpace:
                 for c in self.stages
             )
         )
+
+    def extreme_paths(self) -> dict[str, Path]:
+        """The largest and the smallest path of every scaling stage, by name.
+
+        ``stage<m>_largest`` is :meth:`largest_arch` under the stage's largest depth, width and
+        resolution coefficients, ``stage<m>_smallest`` :meth:`smallest_arch` under its smallest
+        ones; stages in order, largest first. The super-supernet stage reports their accuracy.
+        """
+        paths: dict[str, Path] = {}
+        for stage in range(self.scaling.max_stage + 1):
+            grid = self.scaling.grid(stage)
+            paths[f"stage{stage}_largest"] = Path(
+                self.largest_arch(),
+                Scaling(max(grid.depth), max(grid.width), max(grid.resolution)),
+            )
+            paths[f"stage{stage}_smallest"] = Path(
+                self.smallest_arch(),
+                Scaling(min(grid.depth), min(grid.width), min(grid.resolution)),
+            )
+        return paths
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> SearchSpace:
