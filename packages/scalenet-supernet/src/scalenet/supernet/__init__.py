@@ -10,17 +10,15 @@
   local launcher;
 * :mod:`scalenet.supernet.data`: IDX / Fashion-MNIST in memory, mini-val split, resumable batches;
 * :mod:`scalenet.supernet.zoo`, :mod:`scalenet.supernet.retrain`, :mod:`scalenet.supernet.export`:
-  static model zoo, retraining / fine-tuning / evaluation, ONNX / TorchScript / timm block strings.
+  static model zoo, retraining / fine-tuning / evaluation, ONNX / TorchScript (timm block strings:
+  :mod:`scalenet.space.timm`, re-exported here).
 """
 
+from scalenet.space.timm import arch_def, block_string
+from scalenet.supernet.bn import recalibrate_bn
 from scalenet.supernet.engine import CheckpointError, NonFiniteError
-from scalenet.supernet.evaluate import SupernetEvaluator, recalibrate_bn, top1
-from scalenet.supernet.export import (
-    arch_def,
-    block_string,
-    export_onnx,
-    export_torchscript,
-)
+from scalenet.supernet.evaluate import SupernetEvaluator, top1
+from scalenet.supernet.export import export_onnx, export_torchscript
 from scalenet.supernet.model import WIDTH_MODES, ActiveNetwork, SuperSupernet, channel_capacity
 from scalenet.supernet.ops import channel_slice, kernel_slice
 from scalenet.supernet.retrain import (
