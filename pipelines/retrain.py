@@ -38,8 +38,8 @@ from _supernet import (
     training_summary,
 )
 
-from scalenet.supernet import CheckpointError, NonFiniteError
-from scalenet.supernet.retrain import RetrainConfig, Retrainer, precise_bn
+from scalenet.supernet import CheckpointError, NonFiniteError, recalibrate_bn
+from scalenet.supernet.retrain import RetrainConfig, Retrainer
 from scalenet.supernet.static import save_static
 from scalenet.supernet.zoo import create_model
 
@@ -152,7 +152,9 @@ def retrain(
     recalibrated = 0
     if params["bn_recalibration_batches"] > 0:
         # Same batches on every run (the data position is in the checkpoint): deterministic.
-        recalibrated = precise_bn(trainer.final_model, batches, params["bn_recalibration_batches"])
+        recalibrated = recalibrate_bn(
+            trainer.final_model, batches, params["bn_recalibration_batches"]
+        )
         save_static(trainer.final_model, out / "model.pt")
     summary = training_summary(result, out, out / "train.json")
     write_json(

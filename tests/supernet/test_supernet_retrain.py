@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from scalenet.space import Path, SearchSpace, count
+from scalenet.supernet.bn import recalibrate_bn
 from scalenet.supernet.data import ShuffledBatches, fixed_batches, synthetic_images
 from scalenet.supernet.engine import CheckpointError
 from scalenet.supernet.retrain import (
@@ -27,7 +28,6 @@ from scalenet.supernet.retrain import (
     cpu_latency_ms,
     ema_avg_fn,
     evaluate_model,
-    precise_bn,
     randaugment,
     torch_rmsprop_eps,
     warmup_step_decay,
@@ -272,7 +272,7 @@ def test_randaugment_without_torchvision_names_the_extra(monkeypatch: pytest.Mon
         randaugment(0.5, 0.3)
 
 
-def test_precise_bn_matches_the_exact_statistics_and_keeps_weights(
+def test_recalibrate_bn_matches_the_exact_statistics_and_keeps_weights(
     tiny_space: SearchSpace,
 ) -> None:
     model = set_dropout(_model(tiny_space), 0.5)  # dropout must not disturb the statistics
@@ -284,15 +284,15 @@ def test_precise_bn_matches_the_exact_statistics_and_keeps_weights(
     weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k}
     bn.running_mean.fill_(123.0)
     model.eval()
-    assert precise_bn(model, batches, 3) == 3
+    assert recalibrate_bn(model, batches, 3) == 3
     handle.remove()
     expected = torch.stack([x.mean(dim=(0, 2, 3)) for x in inputs]).mean(dim=0)
     torch.testing.assert_close(bn.running_mean, expected, rtol=1e-4, atol=1e-5)
     assert bn.momentum == 0.1 and not model.training  # restored
     after = {k: v for k, v in model.state_dict().items() if "running" not in k}
     assert all(torch.equal(weights[k], after[k]) for k in weights if "num_batches" not in k)
-    assert precise_bn(model, batches, 0) == 0
-    assert precise_bn(model, batches, 100) == 4  # the batches ran out
+    assert recalibrate_bn(model, batches, 0) == 0
+    assert recalibrate_bn(model, batches, 100) == 4  # the batches ran out
 
 
 def test_channels_last_is_the_default_and_changes_no_result(

@@ -24,11 +24,11 @@ import torch
 from torch import Tensor
 
 from scalenet.space import BaseArch, Path, Scaling
+from scalenet.supernet.bn import recalibrate_bn
 from scalenet.supernet.model import SuperSupernet
-from scalenet.supernet.ops import DynamicBatchNorm2d
 from scalenet.supernet.static import combine_sides
 
-__all__ = ["SupernetEvaluator", "recalibrate_bn", "top1"]
+__all__ = ["SupernetEvaluator", "top1"]
 
 Batches = Iterable[tuple[Tensor, Tensor]]
 
@@ -40,36 +40,6 @@ def _as_batches(data: Batches | tuple[Tensor, Tensor], batch_size: int | None) -
         size = batch_size or len(images)
         return [(images[i : i + size], labels[i : i + size]) for i in range(0, len(images), size)]
     return data
-
-
-@torch.no_grad()
-def recalibrate_bn(supernet: SuperSupernet, batches: Batches, num_batches: int) -> int:
-    """Re-estimate BN statistics of the active path over ``num_batches`` batches.
-
-    Running statistics are reset, then accumulated as a cumulative average (momentum 1/(k+1)).
-    Only the active slices change. Returns the number of batches used.
-    """
-    norms = [module for module in supernet.modules() if isinstance(module, DynamicBatchNorm2d)]
-    momenta = [bn.momentum for bn in norms]
-    for bn in norms:
-        bn.reset_running_stats()
-    device = supernet.classifier.weight.device
-    was_training = supernet.training
-    supernet.train()
-    used = 0
-    try:
-        for images, _labels in batches:
-            if used >= num_batches:
-                break
-            for bn in norms:
-                bn.momentum = 1.0 / (used + 1)
-            supernet(images.to(device))
-            used += 1
-    finally:
-        for bn, momentum in zip(norms, momenta, strict=True):
-            bn.momentum = momentum
-        supernet.train(was_training)
-    return used
 
 
 #: Images per eval-mode forward of the mini-val (a bigger batch is cut): on the CPU the

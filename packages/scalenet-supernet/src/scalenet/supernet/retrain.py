@@ -74,7 +74,6 @@ __all__ = [
     "cpu_latency_ms",
     "ema_avg_fn",
     "evaluate_model",
-    "precise_bn",
     "randaugment",
     "torch_rmsprop_eps",
     "warmup_step_decay",
@@ -444,45 +443,6 @@ class Retrainer:
 
 
 # -- evaluation ------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def precise_bn(model: nn.Module, batches: Batches, num_batches: int) -> int:
-    """Recompute every BatchNorm's running statistics of ``model`` over training batches.
-
-    The running averages a short schedule leaves behind describe weights that changed since
-    (the statistics lag the weights); evaluating with them can collapse to one class. Here the
-    statistics are reset and re-estimated as an exact cumulative average over ``num_batches``
-    batches in train mode with dropout off ("precise BN"), with no gradient and no weight change.
-
-    Returns:
-        The number of batches used (fewer when ``batches`` runs out).
-    """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms or num_batches < 1:
-        return 0
-    momenta = [bn.momentum for bn in norms]
-    was_training = model.training
-    device = next(model.parameters()).device
-    for bn in norms:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative moving average over the batches seen
-    model.train()
-    for module in model.modules():
-        if isinstance(module, nn.Dropout):
-            module.eval()
-    used = 0
-    try:
-        for images, _labels in batches:
-            if used >= num_batches:
-                break
-            model(images.to(device))
-            used += 1
-    finally:
-        for bn, momentum in zip(norms, momenta, strict=True):
-            bn.momentum = momentum
-        model.train(was_training)
-    return used
 
 
 @torch.no_grad()
