@@ -56,7 +56,6 @@ from scalenet.space import (  # noqa: E402
     load_space,
 )
 from scalenet.supernet import SupernetEvaluator, SuperSupernet  # noqa: E402
-from scalenet.supernet.cli import load_checkpoint_supernet  # noqa: E402
 from scalenet.supernet.engine import distributed_map, init_distributed  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "gpu_check"
@@ -111,7 +110,7 @@ def search_budgets(space: SearchSpace, max_stage: int | None) -> Budgets:
 def load_supernet(checkpoint: FilePath, space: SearchSpace) -> tuple[SuperSupernet, str | None]:
     """The checkpoint's super-supernet, or an untrained one (and why) when there is none."""
     if checkpoint.is_file():
-        return load_checkpoint_supernet(str(checkpoint), space.name), None
+        return SuperSupernet.from_checkpoint(str(checkpoint), space), None
     note = f"checkpoint {checkpoint} not found: an untrained super-supernet was searched"
     return SuperSupernet(space, width_mode="bcnet"), note
 

@@ -23,7 +23,6 @@ from _common import CostRecord, fail, write_json
 
 from scalenet.data import BetonReader, DataError
 from scalenet.supernet import CheckpointError, SupernetEvaluator, SuperSupernet
-from scalenet.supernet.cli import load_checkpoint_supernet
 from scalenet.supernet.data import ImageSet, ShuffledBatches, fixed_batches
 from scalenet.supernet.engine import DistContext, LoopResult, MetricsWriter, init_distributed
 from scalenet.supernet.runtime import ALLOCATORS, CpuRuntime, relaunch
@@ -262,7 +261,7 @@ def load_evaluator(
     if not Path(checkpoint).is_file():
         fail(f"super-supernet checkpoint {checkpoint} does not exist (run train_supernet)")
     try:
-        supernet = load_checkpoint_supernet(checkpoint, space_name)
+        supernet = SuperSupernet.from_checkpoint(checkpoint, space_name)
     except (CheckpointError, ValueError) as error:
         fail(str(error).splitlines()[0])
     supernet.to(default_device() if device is None else device)

@@ -79,3 +79,28 @@ def test_linear_slices_inputs() -> None:
 def test_unknown_activation() -> None:
     with pytest.raises(ValueError, match=r"activation 'gelu2' not in \{"):
         make_activation("gelu2")
+
+
+def test_each_layer_copies_its_active_slice_into_a_static_layer() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 9, 9)
+    conv = DynamicConv2d(8, 12, kernel=3, bias=True)
+    static = conv.to_static(torch.nn.Conv2d(5, 7, 3, padding=1, bias=True), 5, 7, "right")
+    torch.testing.assert_close(static(x), conv(x, 7, "right"))
+    with pytest.raises(ValueError, match="no bias"):
+        conv.to_static(torch.nn.Conv2d(5, 7, 3, padding=1, bias=False), 5, 7, "left")
+    dw = DynamicDepthwiseConv2d(8, 7)
+    static_dw = dw.to_static(
+        torch.nn.Conv2d(5, 5, 5, padding=2, groups=5, bias=False), 5, 5, "left"
+    )
+    torch.testing.assert_close(static_dw(x), dw(x, 5, "left"))
+    bn = DynamicBatchNorm2d(8, eps=1e-3, momentum=0.2)
+    bn.running_mean.normal_()
+    bn.running_var.uniform_(0.5, 2.0)
+    static_bn = bn.to_static(torch.nn.BatchNorm2d(5), 5, "right").eval()
+    assert (static_bn.eps, static_bn.momentum) == (1e-3, 0.2)
+    torch.testing.assert_close(static_bn(x), bn.eval()(x, "right"))
+    linear = DynamicLinear(8, 3)
+    static_linear = linear.to_static(torch.nn.Linear(5, 3), 5, "left")
+    features = torch.randn(4, 5)
+    torch.testing.assert_close(static_linear(features), linear(features, "left"))

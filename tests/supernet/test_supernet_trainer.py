@@ -26,7 +26,6 @@ from scalenet.supernet import (
     checkpoint_width_mode,
     train_sides,
 )
-from scalenet.supernet.cli import load_checkpoint_supernet
 from scalenet.supernet.data import ShuffledBatches, synthetic_images
 from scalenet.supernet.engine import param_groups, warmup_cosine
 from scalenet.supernet.trainer import KILL_ENV
@@ -165,7 +164,7 @@ def test_old_bcnet_checkpoint_loads_as_bcnet_alternate(
     payload = torch.load(file, weights_only=True)
     assert checkpoint_width_mode(payload) == "bcnet_alternate"
     assert checkpoint_width_mode({**payload, "width_modes_revision": 2}) == "bcnet"
-    loaded = load_checkpoint_supernet(str(file), "fmnist")
+    loaded = SuperSupernet.from_checkpoint(str(file), "fmnist")
     assert loaded.width_mode == "bcnet_alternate" and loaded.stem_conv.max_out_chs == 14
     with pytest.raises(
         CheckpointError,

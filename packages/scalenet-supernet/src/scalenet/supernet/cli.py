@@ -34,13 +34,11 @@ from scalenet.supernet.evaluate import SupernetEvaluator
 from scalenet.supernet.model import WIDTH_MODES, SuperSupernet
 from scalenet.supernet.static import save_static
 from scalenet.supernet.trainer import (
-    CHECKPOINT_KIND,
     SupernetTrainer,
     TrainConfig,
-    checkpoint_width_mode,
 )
 
-__all__ = ["load_checkpoint_supernet", "main", "split_fashion_mnist"]
+__all__ = ["main", "split_fashion_mnist"]
 
 
 def split_fashion_mnist(root: str, per_class: int, seed: int) -> tuple[ImageSet, ImageSet]:
@@ -48,25 +46,6 @@ def split_fashion_mnist(root: str, per_class: int, seed: int) -> tuple[ImageSet,
     data = load_fashion_mnist(root, "train")
     train_idx, minival_idx = minival_split(data.labels, per_class, seed)
     return data.subset(train_idx), data.subset(minival_idx)
-
-
-def load_checkpoint_supernet(file: str, space_name: str | None = None) -> SuperSupernet:
-    """A :class:`SuperSupernet` with the weights of a training checkpoint.
-
-    The width mode is the checkpoint's, in today's names (:func:`~.trainer.checkpoint_width_mode`:
-    a ``bcnet`` checkpoint written before that name meant the official BCNet loads as
-    ``bcnet_alternate``).
-
-    Raises:
-        CheckpointError: If the file is unreadable or not a supernet checkpoint.
-    """
-    from scalenet.supernet.engine import Checkpointer
-
-    payload = Checkpointer(file, CHECKPOINT_KIND).load()
-    space = load_space(space_name or payload["space"])
-    supernet = SuperSupernet(space, width_mode=checkpoint_width_mode(payload))
-    supernet.load_state_dict(payload["model"])
-    return supernet
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -156,7 +135,7 @@ def _cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
-    supernet = load_checkpoint_supernet(args.checkpoint)
+    supernet = SuperSupernet.from_checkpoint(args.checkpoint)
     train, minival = split_fashion_mnist(args.data, args.minival_per_class, args.seed)
     evaluator = SupernetEvaluator(
         supernet,
@@ -169,7 +148,7 @@ def _cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_extract(args: argparse.Namespace) -> dict[str, Any]:
-    supernet = load_checkpoint_supernet(args.checkpoint).eval()
+    supernet = SuperSupernet.from_checkpoint(args.checkpoint).eval()
     model = supernet.extract(Path.decode(args.path), args.side)
     save_static(model, args.out)
     return {

@@ -18,6 +18,7 @@ mode, as with any BatchNorm).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -175,6 +176,21 @@ class DynamicMBConv(nn.Module):
         if problems:
             raise ValueError(f"{layer.name}: " + "; ".join(problems))
 
+    def to_static(self, block: Any, layer: LayerSpec, side: Side) -> Any:
+        """Copy the slot's weights as ``layer`` into ``block``, the static MBConv of ``layer``."""
+        if layer.expand != 1:
+            assert self.conv_pw is not None and self.bn1 is not None
+            self.conv_pw.to_static(block.conv_pw, layer.in_chs, layer.mid_chs, side)
+            self.bn1.to_static(block.bn1, layer.mid_chs, side)
+        self.conv_dw.to_static(block.conv_dw, layer.mid_chs, layer.kernel, side)
+        self.bn2.to_static(block.bn2, layer.mid_chs, side)
+        if layer.se_chs:
+            assert self.se is not None
+            self.se.to_static(block.se, layer.mid_chs, layer.se_chs, side)
+        self.conv_pwl.to_static(block.conv_pwl, layer.mid_chs, layer.out_chs, side)
+        self.bn3.to_static(block.bn3, layer.out_chs, side)
+        return block
+
     def forward(self, x: Tensor, layer: LayerSpec, side: Side) -> Tensor:
         """Run the slot as ``layer`` (a block of :func:`expand_path`) on channel side ``side``."""
         shortcut = x
@@ -277,6 +293,34 @@ class SuperSupernet(nn.Module):
         self.head_bn = DynamicBatchNorm2d(space.head_chs)
         self.classifier = DynamicLinear(space.head_chs, space.num_classes)
         self._active: ActiveNetwork | None = None
+
+    @classmethod
+    def from_checkpoint(
+        cls, file: str | os.PathLike[str], space: SearchSpace | str | None = None
+    ) -> SuperSupernet:
+        """A super-supernet with the weights of a training checkpoint (on the CPU).
+
+        Args:
+            file: A checkpoint written by :class:`~scalenet.supernet.trainer.SupernetTrainer`.
+            space: The space (or its name or YAML file); None: the one the checkpoint names.
+
+        The width mode is the checkpoint's, in today's names
+        (:func:`~scalenet.supernet.trainer.checkpoint_width_mode`: a ``bcnet`` checkpoint written
+        before that name meant the official BCNet loads as ``bcnet_alternate``).
+
+        Raises:
+            CheckpointError: The file is unreadable or not a supernet checkpoint.
+        """
+        from scalenet.space import load_space
+        from scalenet.supernet.engine import Checkpointer
+        from scalenet.supernet.trainer import CHECKPOINT_KIND, checkpoint_width_mode
+
+        payload = Checkpointer(file, CHECKPOINT_KIND).load()
+        if not isinstance(space, SearchSpace):
+            space = load_space(space or payload["space"])
+        supernet = cls(space, width_mode=checkpoint_width_mode(payload))
+        supernet.load_state_dict(payload["model"])
+        return supernet
 
     @staticmethod
     def _check_side(width_mode: str, side: str, field: str = "side") -> None:
@@ -396,70 +440,19 @@ class SuperSupernet(nn.Module):
 
     @torch.no_grad()
     def _copy_into(self, model: StaticNet, active: ActiveNetwork, side: Side) -> None:
+        """Fill ``model`` (built for ``active``) with the active slices, layer by layer."""
         children: list[Any] = list(model.children())[1:]  # after Resize
         stem, *blocks, head, _pool, _flatten, classifier = children
-        _copy_conv(
-            stem[0], self.stem_conv.active_weight(active.stem.in_chs, active.stem.out_chs, side)
-        )
-        _copy_bn(stem[1], self.stem_bn, active.stem.out_chs, side)
+        self.stem_conv.to_static(stem[0], active.stem.in_chs, active.stem.out_chs, side)
+        self.stem_bn.to_static(stem[1], active.stem.out_chs, side)
         layers = [layer for stage in active.blocks for layer in stage]
-        slots: list[Any] = [
+        slots: list[DynamicMBConv] = [
             slot
             for stage, n in zip(self.slots, active.blocks, strict=True)
             for slot in stage[: len(n)]
         ]
         for static, slot, layer in zip(blocks, slots, layers, strict=True):
-            if layer.expand != 1:
-                assert slot.conv_pw is not None and slot.bn1 is not None
-                _copy_conv(
-                    static.conv_pw, slot.conv_pw.active_weight(layer.in_chs, layer.mid_chs, side)
-                )
-                _copy_bn(static.bn1, slot.bn1, layer.mid_chs, side)
-            _copy_conv(
-                static.conv_dw, slot.conv_dw.active_weight(layer.mid_chs, layer.kernel, side)
-            )
-            _copy_bn(static.bn2, slot.bn2, layer.mid_chs, side)
-            if layer.se_chs:
-                assert slot.se is not None
-                se = static.se
-                reduce, expand = slot.se.reduce, slot.se.expand
-                _copy_conv(
-                    se.reduce,
-                    reduce.active_weight(layer.mid_chs, layer.se_chs, side),
-                    reduce.active_bias(layer.se_chs, side),
-                )
-                _copy_conv(
-                    se.expand,
-                    expand.active_weight(layer.se_chs, layer.mid_chs, side),
-                    expand.active_bias(layer.mid_chs, side),
-                )
-            _copy_conv(
-                static.conv_pwl, slot.conv_pwl.active_weight(layer.mid_chs, layer.out_chs, side)
-            )
-            _copy_bn(static.bn3, slot.bn3, layer.out_chs, side)
-        _copy_conv(
-            head[0], self.head_conv.active_weight(active.head.in_chs, active.head.out_chs, side)
-        )
-        _copy_bn(head[1], self.head_bn, active.head.out_chs, side)
-        classifier.weight.copy_(self.classifier.active_weight(active.head.out_chs, side))
-        classifier.bias.copy_(self.classifier.bias)
-
-
-def _copy_conv(conv: nn.Module, weight: Tensor, bias: Tensor | None = None) -> None:
-    assert isinstance(conv, nn.Conv2d)
-    conv.weight.copy_(weight)
-    if bias is not None:
-        assert conv.bias is not None
-        conv.bias.copy_(bias)
-
-
-def _copy_bn(bn: nn.Module, source: DynamicBatchNorm2d, chs: int, side: Side) -> None:
-    assert isinstance(bn, nn.BatchNorm2d)
-    weight, bias, mean, var = source.active_params(chs, side)
-    bn.weight.copy_(weight)
-    bn.bias.copy_(bias)
-    assert bn.running_mean is not None and bn.running_var is not None
-    bn.running_mean.copy_(mean)
-    bn.running_var.copy_(var)
-    bn.eps = source.eps
-    bn.momentum = source.momentum
+            slot.to_static(static, layer, side)
+        self.head_conv.to_static(head[0], active.head.in_chs, active.head.out_chs, side)
+        self.head_bn.to_static(head[1], active.head.out_chs, side)
+        self.classifier.to_static(classifier, active.head.out_chs, side)

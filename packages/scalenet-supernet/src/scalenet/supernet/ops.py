@@ -13,12 +13,17 @@ Channel slices come in two sides (:func:`channel_slice`):
   (with ``C = ceil(c * w_max)`` the edge channels get about half the steps of the middle ones).
 
 Kernels: a 7x7 depthwise weight serves 5x5 and 3x3 as its centre crops.
+
+Extraction: each layer's ``to_static(module, <active configuration>, side)`` copies its active
+slice into the matching static torch layer (``nn.Conv2d``, ``nn.BatchNorm2d``, ``nn.Linear``, the
+static squeeze-excite) and returns it; :meth:`~scalenet.supernet.model.SuperSupernet.extract`
+builds the static network and asks every layer of the path to fill its part.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -129,6 +134,17 @@ class DynamicConv2d(nn.Module):
             return None
         return self.bias[channel_slice(out_chs, self.max_out_chs, side)]
 
+    @torch.no_grad()
+    def to_static(self, conv: nn.Conv2d, in_chs: int, out_chs: int, side: Side) -> nn.Conv2d:
+        """Copy the active weight (and bias) into ``conv``, a ``[out_chs, in_chs, k, k]`` conv."""
+        conv.weight.copy_(self.active_weight(in_chs, out_chs, side))
+        bias = self.active_bias(out_chs, side)
+        if bias is not None:
+            if conv.bias is None:
+                raise ValueError("to_static: the static conv has no bias to receive the layer's")
+            conv.bias.copy_(bias)
+        return conv
+
     def forward(self, x: Tensor, out_chs: int, side: Side) -> Tensor:
         """Convolve ``x`` (its channel count is the active input width)."""
         weight = self.active_weight(x.shape[1], out_chs, side)
@@ -157,6 +173,12 @@ class DynamicDepthwiseConv2d(nn.Module):
         """The ``[chs, 1, kernel, kernel]`` slice: a channel slice of the centre crop."""
         crop = kernel_slice(kernel, self.max_kernel)
         return self.weight[channel_slice(chs, self.max_chs, side), :, crop, crop]
+
+    @torch.no_grad()
+    def to_static(self, conv: nn.Conv2d, chs: int, kernel: int, side: Side) -> nn.Conv2d:
+        """Copy the active ``[chs, 1, kernel, kernel]`` weight into ``conv`` (depthwise)."""
+        conv.weight.copy_(self.active_weight(chs, kernel, side))
+        return conv
 
     def forward(self, x: Tensor, kernel: int, side: Side) -> Tensor:
         """Depthwise-convolve ``x`` with the centre ``kernel x kernel`` crop."""
@@ -200,6 +222,19 @@ class DynamicBatchNorm2d(nn.Module):
             self.running_mean.zero_()
             self.running_var.fill_(1.0)
 
+    @torch.no_grad()
+    def to_static(self, bn: nn.BatchNorm2d, chs: int, side: Side) -> nn.BatchNorm2d:
+        """Copy the active affine pair, running statistics, eps and momentum into ``bn``."""
+        weight, bias, mean, var = self.active_params(chs, side)
+        bn.weight.copy_(weight)
+        bn.bias.copy_(bias)
+        assert bn.running_mean is not None and bn.running_var is not None
+        bn.running_mean.copy_(mean)
+        bn.running_var.copy_(var)
+        bn.eps = self.eps
+        bn.momentum = self.momentum
+        return bn
+
     def forward(self, x: Tensor, side: Side) -> Tensor:
         """Normalize ``x`` over its (active) channels."""
         weight, bias, mean, var = self.active_params(x.shape[1], side)
@@ -233,6 +268,15 @@ class DynamicSqueezeExcite(nn.Module):
         self.act = make_activation(activation)
         self.gate = make_gate(gate)
 
+    def to_static(self, se: Any, chs: int, squeeze_chs: int, side: Side) -> Any:
+        """Copy the active reduce and expand convs into ``se`` (its ``reduce`` and ``expand``).
+
+        ``chs`` is the gated (hidden) width, ``squeeze_chs`` the squeeze width.
+        """
+        self.reduce.to_static(se.reduce, chs, squeeze_chs, side)
+        self.expand.to_static(se.expand, squeeze_chs, chs, side)
+        return se
+
     def forward(self, x: Tensor, squeeze_chs: int, side: Side) -> Tensor:
         """Gate ``x`` channel-wise."""
         scale = x.mean((2, 3), keepdim=True)
@@ -262,6 +306,13 @@ class DynamicLinear(nn.Module):
     def active_weight(self, in_features: int, side: Side) -> Tensor:
         """The ``[out_features, in_features]`` slice."""
         return self.weight[:, channel_slice(in_features, self.max_in_features, side)]
+
+    @torch.no_grad()
+    def to_static(self, linear: nn.Linear, in_features: int, side: Side) -> nn.Linear:
+        """Copy the active ``[out_features, in_features]`` weight and the bias into ``linear``."""
+        linear.weight.copy_(self.active_weight(in_features, side))
+        linear.bias.copy_(self.bias)
+        return linear
 
     def forward(self, x: Tensor, side: Side) -> Tensor:
         """Apply to ``x`` of shape ``[B, in_features]``."""
