@@ -29,13 +29,14 @@ from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path as FilePath
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from scalenet.sampling import PathSampler
 from scalenet.space import Path
 from scalenet.supernet.engine import (
     CheckpointError,
@@ -80,15 +81,6 @@ KILL_ENV = "SCALENET_SUPERNET_SIGKILL_AT"
 #: ``bcnet`` became the official BCNet; checkpoints without the field are of revision 1, whose
 #: ``bcnet`` is today's ``bcnet_alternate`` (same weights layout).
 WIDTH_MODES_REVISION = 2
-
-
-@runtime_checkable
-class PathSampler(Protocol):
-    """Anything that draws a path from a numpy generator (scalenet.sampling's samplers do)."""
-
-    def sample(self, rng: np.random.Generator) -> Path:
-        """Draw one path."""
-        ...
 
 
 @dataclass(frozen=True)
