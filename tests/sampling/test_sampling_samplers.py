@@ -10,6 +10,7 @@ from scalenet.sampling import (
     BaseSampler,
     HierarchicalSampler,
     PathSampler,
+    PathSource,
     SampledBatch,
     UniformSampler,
     make_sampler,
@@ -80,7 +81,15 @@ GOLDEN_HSS_SEED0 = (
 def test_sample_is_first_of_batch(fmnist: SearchSpace, name: str) -> None:
     sampler = make_sampler(name, fmnist)
     assert sampler.sample(rng(3)) == sampler.sample_batch(1, rng(3)).batch.path(0, fmnist)
-    assert isinstance(sampler, PathSampler)
+    assert isinstance(sampler, PathSampler) and isinstance(sampler, PathSource)
+
+
+def test_a_fixed_path_is_a_path_source_not_a_sampler(fmnist: SearchSpace) -> None:
+    class Fixed:
+        def sample(self, rng: np.random.Generator) -> Path:
+            return Path(fmnist.smallest_arch())
+
+    assert isinstance(Fixed(), PathSource) and not isinstance(Fixed(), PathSampler)
 
 
 @pytest.mark.parametrize("name", SAMPLER_NAMES)

@@ -46,6 +46,7 @@ __all__ = [
     "BaseSampler",
     "HierarchicalSampler",
     "PathSampler",
+    "PathSource",
     "SampledBatch",
     "UniformSampler",
     "make_sampler",
@@ -95,8 +96,24 @@ class SampledBatch:
 
 
 @runtime_checkable
-class PathSampler(Protocol):
-    """What the supernet trainer and the pipelines need of a sampler."""
+class PathSource(Protocol):
+    """Anything that draws a path from a numpy generator: all the supernet trainer needs.
+
+    The samplers here are :class:`PathSampler` s, which are path sources; a fixed path or a
+    recorded sequence is one too.
+    """
+
+    def sample(self, rng: np.random.Generator) -> Path:
+        """Draw one path."""
+        ...
+
+
+@runtime_checkable
+class PathSampler(PathSource, Protocol):
+    """What the pipelines need of a sampler: a :class:`PathSource` with name, space, batches.
+
+    ``sample_batch`` draws many paths at once as arrays (the sampling simulation).
+    """
 
     @property
     def name(self) -> str:
