@@ -1,35 +1,30 @@
 """Shared by the supernet stages: the prepared data set, a trained super-supernet, its evaluator.
 
-The data come from the `prepare` stage's .beton files (scalenet-data). With `loader: memory`
-(the default) they are read into memory: the embedded default is small, and in-memory batches let
-a killed training resume with the exact data order. With `loader: ffcv` (ImageNet scale) they are
-streamed by scalenet.data's FFCV loaders (random-resized crops for training, centre crops for
-evaluation) onto the process's device; a resumed run then starts a fresh epoch order. The mini-val
-split is the one `prepare` held out of train.
+The data come from the `prepare` stage's .beton files, opened by scalenet.data's `open_split`
+(`loader: memory`, the default, or `ffcv`; see scalenet.data.prepared); its errors end the stage
+with one line. The mini-val split is the one `prepare` held out of train.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from _common import CostRecord, fail, write_json
 
-from scalenet.data import BetonReader, DataError
+import scalenet.data as scalenet_data
+from scalenet.data import DataError, subset_indices
 from scalenet.supernet import CheckpointError, SupernetEvaluator, SuperSupernet
-from scalenet.supernet.data import ImageSet, ShuffledBatches, fixed_batches
 from scalenet.supernet.engine import DistContext, LoopResult, MetricsWriter, init_distributed
-from scalenet.supernet.runtime import ALLOCATORS, CpuRuntime, relaunch
+from scalenet.supernet.engine.runtime import ALLOCATORS, CpuRuntime, relaunch
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
-#: FFCV worker processes per training process.
-LOADER_WORKERS = max(1, min(8, (os.cpu_count() or 2) - 1))
+T = TypeVar("T")
 
 
 #: Environment variable choosing the allocator of the torch stages (tcmalloc or system).
@@ -41,7 +36,7 @@ def cpu_runtime(stage: str, processes: int, threads: int) -> int:
 
     ``processes`` local processes (DDP over gloo when > 1; a no-op on a GPU machine or under
     torchrun, where the launcher decides), ``threads`` per process (0: the cores shared out),
-    tcmalloc unless ``SCALENET_ALLOCATOR=system`` (scalenet.supernet.runtime).
+    tcmalloc unless ``SCALENET_ALLOCATOR=system`` (scalenet.supernet.engine.runtime).
     """
     threads = threads or max(1, (os.cpu_count() or 1) // processes)
     allocator = os.environ.get(ALLOCATOR_ENV, "tcmalloc")
@@ -51,39 +46,6 @@ def cpu_runtime(stage: str, processes: int, threads: int) -> int:
     torch.set_num_threads(threads)
     print(f"{stage}: {os.environ.get('WORLD_SIZE', '1')} process(es) x {threads} thread(s)")
     return threads
-
-
-def load_split(folder: str, split: str) -> ImageSet:
-    """One split (train, minival, test or val) of a folder written by `prepare`, in memory."""
-    file = Path(folder) / f"{split}.beton"
-    if not file.is_file():
-        fail(f"{file} does not exist (run the prepare stage: dvc repro prepare)")
-    try:
-        reader = BetonReader(file)
-        images = np.stack([reader.image(index) for index in range(len(reader))])
-    except DataError as error:
-        fail(str(error))
-    # Grey sources are stored as 3 equal channels: keep one, ImageSet repeats it.
-    if np.array_equal(images[..., 0], images[..., 1]) and np.array_equal(
-        images[..., 0], images[..., 2]
-    ):
-        pixels = images[..., 0]
-    else:
-        pixels = images.transpose(0, 3, 1, 2)
-    return ImageSet(np.ascontiguousarray(pixels), reader.labels.copy())
-
-
-def load_prepared(folder: str) -> tuple[ImageSet, ImageSet]:
-    """(train, mini-val) images of a folder written by the `prepare` stage, in memory."""
-    return load_split(folder, "train"), load_split(folder, "minival")
-
-
-def held_out_split(folder: str) -> str:
-    """The split to report accuracy on: ``test`` (Fashion-MNIST) or ``val`` (ImageFolder)."""
-    for split in ("test", "val"):
-        if (Path(folder) / f"{split}.beton").is_file():
-            return split
-    fail(f"{folder} has neither test.beton nor val.beton (run the prepare stage)")
 
 
 def _last_logged_loss(out: Path) -> float | None:
@@ -113,14 +75,6 @@ def training_summary(result: LoopResult, out: Path, previous: Path) -> dict[str,
         earlier = json.loads(previous.read_text(encoding="utf-8"))
         timing = {key: earlier.get(key) or None for key in timing}
     return {"final_loss": None if final_loss is None else round(final_loss, 4), **timing}
-
-
-def data_digest(folder: str) -> str:
-    """SHA-256 of the prepared data's manifest (part of a training run's fingerprint)."""
-    manifest = Path(folder) / "manifest.json"
-    if not manifest.is_file():
-        fail(f"{manifest} does not exist (run the prepare stage: dvc repro prepare)")
-    return hashlib.sha256(manifest.read_bytes()).hexdigest()
 
 
 def join_run(
@@ -155,23 +109,27 @@ def fresh_or_resumable(stage: str, out: Path, fingerprint: dict[str, object]) ->
     return False
 
 
-def subset_indices(size: int, count: int | None, seed: int) -> list[int] | None:
-    """A seeded sorted subset of ``count`` of ``size`` indices (None: all)."""
-    if count is None or count >= size:
-        return None
-    rng = np.random.default_rng(seed)
-    return sorted(int(i) for i in rng.permutation(size)[:count])
+def _data(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``call(*args, **kwargs)`` of scalenet.data, its DataError a one-line stage failure."""
+    try:
+        return call(*args, **kwargs)
+    except DataError as error:
+        fail(str(error))
+
+
+def held_out_split(folder: str) -> str:
+    """The split to report accuracy on: ``test`` (Fashion-MNIST) or ``val`` (ImageFolder)."""
+    return _data(scalenet_data.held_out_split, folder)
 
 
 def split_size(folder: str, split: str) -> int:
     """Images in a prepared split (from its manifest)."""
-    manifest = Path(folder) / "manifest.json"
-    if not manifest.is_file():
-        fail(f"{manifest} does not exist (run the prepare stage: dvc repro prepare)")
-    splits = json.loads(manifest.read_text(encoding="utf-8"))["splits"]
-    if split not in splits:
-        fail(f"{folder} has no {split} split (splits: {', '.join(sorted(splits))})")
-    return int(splits[split]["num_samples"])
+    return _data(scalenet_data.split_size, folder, split)
+
+
+def data_digest(folder: str) -> str:
+    """SHA-256 of the prepared data's manifest (part of a training run's fingerprint)."""
+    return _data(scalenet_data.manifest_digest, folder)
 
 
 def train_batches(
@@ -184,35 +142,24 @@ def train_batches(
     indices: Sequence[int] | None = None,
     randaugment: bool = False,
 ) -> Batches:
-    """Shuffled training batches of the train split (``indices``: a subset), per process.
-
-    ``randaugment`` applies to the FFCV loader (on the batch's device); in memory, the retraining
-    recipe applies RandAugment itself.
-    """
+    """Shuffled training batches of the train split (``indices``: a subset), per process."""
     context = context or DistContext()
-    if loader == "memory":
-        train = load_split(folder, "train")
-        if indices is not None:
-            train = train.subset(np.asarray(indices, dtype=np.int64))
-        return ShuffledBatches(
-            train, batch_size, seed, rank=context.rank, world_size=context.world_size
-        )
-    from scalenet.data import BatchRandAugment, train_loader
-
-    try:
-        return train_loader(
-            Path(folder) / "train.beton",
-            batch_size=batch_size,
-            resolution=resolution,
-            device=context.device,
-            distributed=context.distributed,
-            seed=seed,
-            num_workers=LOADER_WORKERS,
-            indices=indices,
-            randaugment=BatchRandAugment() if randaugment else None,
-        )
-    except DataError as error:
-        fail(str(error))
+    return _data(
+        scalenet_data.open_split,
+        folder,
+        "train",
+        batch_size=batch_size,
+        loader=loader,
+        train=True,
+        seed=seed,
+        resolution=resolution,
+        indices=indices,
+        rank=context.rank,
+        world_size=context.world_size,
+        distributed=context.distributed,
+        device=context.device,
+        randaugment=randaugment,
+    )
 
 
 def eval_batches(
@@ -225,24 +172,16 @@ def eval_batches(
     device: torch.device | str = "cpu",
 ) -> Batches:
     """Evaluation batches of a split in file order (``indices``: a subset)."""
-    if loader == "memory":
-        images = load_split(folder, split)
-        if indices is not None:
-            images = images.subset(np.asarray(indices, dtype=np.int64))
-        return fixed_batches(images, batch_size)
-    from scalenet.data import eval_loader
-
-    try:
-        return eval_loader(
-            Path(folder) / f"{split}.beton",
-            batch_size=batch_size,
-            resolution=resolution,
-            device=device,
-            num_workers=LOADER_WORKERS,
-            indices=indices,
-        )
-    except DataError as error:
-        fail(str(error))
+    return _data(
+        scalenet_data.open_split,
+        folder,
+        split,
+        batch_size=batch_size,
+        loader=loader,
+        resolution=resolution,
+        indices=indices,
+        device=device,
+    )
 
 
 def load_evaluator(

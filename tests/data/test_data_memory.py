@@ -1,3 +1,5 @@
+"""scalenet.data.memory: images in memory, resumable shuffled batches; the IDX reader and split."""
+
 from __future__ import annotations
 
 import gzip
@@ -8,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from scalenet.data import DataError
-from scalenet.supernet.data import (
+from scalenet.data import (
+    DataError,
     ImageSet,
     ShuffledBatches,
     load_fashion_mnist,
@@ -59,17 +61,10 @@ def test_minival_split_per_class_disjoint_seeded() -> None:
     assert np.array_equal(minival, minival_split(labels, 50, seed=0)[1])
     assert not np.array_equal(minival, minival_split(labels, 50, seed=1)[1])
     # The boundary: a class must keep at least one training image (scalenet-data's rule, the
-    # one split; the supernet's own copy used to accept per_class == class size).
+    # one split; the supernet once had a copy that accepted per_class == class size).
     with pytest.raises(DataError, match="class '0' has 60 images, cannot hold out 60"):
         minival_split(labels, 60, seed=0)
     assert len(minival_split(labels, 59, seed=0)[1]) == 590
-
-
-def test_the_supernet_reexports_scalenet_data_split_and_reader() -> None:
-    import scalenet.data
-
-    assert minival_split is scalenet.data.minival_split
-    assert read_idx is scalenet.data.read_idx
 
 
 def test_shuffled_batches_resume_exactly() -> None:
