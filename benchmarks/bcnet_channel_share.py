@@ -31,7 +31,7 @@ from scalenet.sampling import make_sampler
 from scalenet.space import LayerSpec, load_space
 from scalenet.space import expand_path as expand
 from scalenet.supernet import WIDTH_MODES, SuperSupernet, train_sides
-from scalenet.supernet.ops import channel_slice
+from scalenet.supernet.dynamic.ops import channel_slice
 
 RESULTS = FilePath(__file__).parent / "results" / "bcnet_channel_share.json"
 

@@ -13,7 +13,7 @@ the other (never two at once), on the same paths:
   and ``OMP_WAIT_POLICY=PASSIVE SCALENET_ALLOCATOR=system`` in the environment.
 * ``new``: the default now: two single-threaded processes (DDP over gloo, 2 x 32 = 64 images per
   step), channels-last, tcmalloc preloaded, OpenMP's default wait policy
-  (scalenet.supernet.runtime).
+  (scalenet.supernet.engine.runtime).
 
 Measured, for 10 random paths of the default space near f0 and 10 near the largest budget f_M:
 
@@ -82,7 +82,7 @@ def config_env(name: str, threads: int, passive: bool | None = None) -> dict[str
 
     ``passive`` overrides the OpenMP wait policy of the configuration (the ablation).
     """
-    from scalenet.supernet.runtime import CpuRuntime, runtime_env
+    from scalenet.supernet.engine.runtime import CpuRuntime, runtime_env
 
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
@@ -117,7 +117,7 @@ def run_worker(
         spec.write_text(json.dumps({**task, "answer": str(answer), "threads": threads}))
         script = [str(FilePath(__file__).resolve()), "--worker", str(spec)]
         if processes > 1:
-            from scalenet.supernet.runtime import CpuRuntime, launch_command
+            from scalenet.supernet.engine.runtime import CpuRuntime, launch_command
 
             command = launch_command(script[0], script[1:], CpuRuntime(processes, threads))
         else:

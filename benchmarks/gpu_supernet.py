@@ -37,7 +37,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from scalenet.space import Path, Scaling, load_space, random_base_batch  # noqa: E402
-from scalenet.supernet.model import SuperSupernet  # noqa: E402
+from scalenet.supernet.dynamic.model import SuperSupernet  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "supernet_gpu.json"
 NO_GPU = (

@@ -382,7 +382,7 @@ def stage_cost(stage: str, out_dir: str | Path = "outputs/cost") -> Iterator[Cos
         except (ValueError, KeyError, TypeError):
             pass
     torch = sys.modules.get("torch")
-    # The threads per process the stage was started with (scalenet.supernet.runtime sets
+    # The threads per process the stage was started with (scalenet.supernet.engine.runtime sets
     # OMP_NUM_THREADS); evaluation after training may use more on rank 0 alone.
     launched = os.environ.get("OMP_NUM_THREADS", "")
     threads = int(launched) if launched.isdigit() else 1

@@ -32,8 +32,8 @@ from _supernet import default_device, eval_batches, held_out_split, split_size, 
 
 from scalenet.space.files import read_jsonl
 from scalenet.space.progress import progress_bar
-from scalenet.supernet.retrain import evaluate_model
-from scalenet.supernet.static import StaticNet, load_static
+from scalenet.supernet.standalone.retrain import evaluate_model
+from scalenet.supernet.standalone.static import StaticNet, load_static
 
 FAMILIES = ("scalenet", "compound", "random")
 CSV_COLUMNS = ("model", "family", "stage", "flops", "params", "top1", "latency_ms")

@@ -39,9 +39,9 @@ from _supernet import (
 )
 
 from scalenet.supernet import CheckpointError, NonFiniteError, recalibrate_bn
-from scalenet.supernet.retrain import RetrainConfig, Retrainer
-from scalenet.supernet.static import save_static
-from scalenet.supernet.zoo import create_model
+from scalenet.supernet.standalone.retrain import RetrainConfig, Retrainer
+from scalenet.supernet.standalone.static import save_static
+from scalenet.supernet.standalone.zoo import create_model
 
 #: Keys that do not change the trained weights (a checkpoint made under other values is resumed).
 NOT_TRAINING = (

@@ -30,8 +30,8 @@ from retrain import retrain
 from scalenet.sampling import make_sampler
 from scalenet.space import count_batch, load_space
 from scalenet.supernet.engine import init_distributed
-from scalenet.supernet.retrain import accuracy
-from scalenet.supernet.static import load_static
+from scalenet.supernet.standalone.retrain import accuracy
+from scalenet.supernet.standalone.static import load_static
 
 
 def main() -> None:

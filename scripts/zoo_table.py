@@ -33,7 +33,7 @@ def _fail(message: str) -> NoReturn:
 
 
 def preset_rows() -> list[tuple[str, Path]]:
-    """The presets of scalenet.supernet.zoo with their paths (no torch needed)."""
+    """The presets of scalenet.supernet.standalone.zoo with their paths (no torch needed)."""
     rows = [("efficientnet_b0", Path(get_arch("efficientnet_b0")))]
     rows += [(f"scalenet_s{j}", scalenet_path(j)) for j in range(6)]
     return rows
@@ -74,7 +74,7 @@ def table(space_name: str, rows: list[tuple[str, Path]], verify: bool) -> str:
 
 
 def _verify(name: str, space_name: str, path: Path, flops: int, params: int) -> None:
-    from scalenet.supernet.zoo import counted_flops, create_model, num_params
+    from scalenet.supernet.standalone.zoo import counted_flops, create_model, num_params
 
     model = create_model(path, space=space_name)
     measured = (counted_flops(model, model.resolution), num_params(model))

@@ -17,8 +17,8 @@ from supernet_testutils import StageSampler
 
 from scalenet.space import Path, load_space
 from scalenet.supernet import SupernetTrainer, SuperSupernet, TrainConfig
-from scalenet.supernet.data import ShuffledBatches, synthetic_images
 from scalenet.supernet.engine import init_distributed
+from scalenet.data import ShuffledBatches, synthetic_images
 
 
 class RecordingSampler:

@@ -10,7 +10,7 @@ from pathlib import Path as FilePath
 import pytest
 import torch
 
-from scalenet.supernet.runtime import launch_local
+from scalenet.supernet.engine.runtime import launch_local
 
 HERE = FilePath(__file__).parent
 

@@ -8,7 +8,7 @@ from supernet_testutils import random_paths, randomize
 
 from scalenet.space import Path, SearchSpace
 from scalenet.supernet import SupernetEvaluator, SuperSupernet, recalibrate_bn, top1
-from scalenet.supernet.data import fixed_batches, synthetic_images
+from scalenet.data import fixed_batches, synthetic_images
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_bad_side_and_arguments(setup: tuple) -> None:
 
 def test_accuracy_does_not_depend_on_what_was_evaluated_before(tiny_space: SearchSpace) -> None:
     """A shuffled, advancing stream recalibrates every path on its first batches all the same."""
-    from scalenet.supernet.data import ShuffledBatches
+    from scalenet.data import ShuffledBatches
 
     net = SuperSupernet(tiny_space)
     randomize(net, seed=3)

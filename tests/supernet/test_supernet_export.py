@@ -9,8 +9,8 @@ import torch
 from supernet_testutils import randomize
 
 from scalenet.space import SearchSpace
-from scalenet.supernet.export import export_onnx, export_torchscript, onnx_max_abs_diff
-from scalenet.supernet.zoo import create_model
+from scalenet.supernet.standalone.export import export_onnx, export_torchscript, onnx_max_abs_diff
+from scalenet.supernet.standalone.zoo import create_model
 
 TINY = "k5e1se/k3e6se-k3e6se/k3e3/k5e3se/k3e3/k7e6/k3e3se@d1.2,w1.08,r1.14"
 

@@ -15,19 +15,20 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
-from scalenet.supernet import engine
-from scalenet.supernet.data import ShuffledBatches, synthetic_images
 from scalenet.supernet.engine import (
     CheckpointError,
     DistContext,
     LoopConfig,
     LoopResult,
+    MetricsWriter,
     TrainingLoop,
     batches_state,
     capture_rng,
     endless,
+    loop,
     restore_rng,
 )
+from scalenet.data import ShuffledBatches, synthetic_images
 
 KILL = "SCALENET_TEST_LOOP_SIGKILL_AT"
 LR = 0.05
@@ -169,7 +170,7 @@ def test_kill_hook_then_resume_truncates_metrics_and_is_exact(
         signals.append((pid, sig))
         raise KilledError
 
-    monkeypatch.setattr(engine.os, "kill", fake_kill)
+    monkeypatch.setattr(loop.os, "kill", fake_kill)
     monkeypatch.setenv(KILL, "5")
     killed = Toy(tmp_path / "killed", 9, every=3)
     with pytest.raises(KilledError):
@@ -217,7 +218,7 @@ def test_metrics_csv_copies_the_records_for_dvc_plots(tmp_path: FilePath) -> Non
 
 
 def test_metrics_csv_leaves_a_field_empty_where_a_record_lacks_it(tmp_path: FilePath) -> None:
-    writer = engine.MetricsWriter(tmp_path / "m.jsonl")
+    writer = MetricsWriter(tmp_path / "m.jsonl")
     writer.write({"iteration": 1, "loss": 2.0})
     writer.write({"iteration": 2, "loss": 1.5, "scaling_stage": 3})
     writer.export_csv(tmp_path / "m.csv")
@@ -226,7 +227,7 @@ def test_metrics_csv_leaves_a_field_empty_where_a_record_lacks_it(tmp_path: File
         "1,2.0,",
         "2,1.5,3",
     ]
-    engine.MetricsWriter(tmp_path / "off.jsonl", enabled=False).export_csv(tmp_path / "off.csv")
+    MetricsWriter(tmp_path / "off.jsonl", enabled=False).export_csv(tmp_path / "off.csv")
     assert not (tmp_path / "off.csv").exists()  # non-main ranks write nothing
 
 

@@ -8,7 +8,7 @@ from supernet_testutils import random_paths, randomize
 
 from scalenet.space import BaseArch, Path, Scaling, SearchSpace, StageSpec, expand_path
 from scalenet.supernet import SuperSupernet, channel_capacity
-from scalenet.supernet.ops import DynamicBatchNorm2d, channel_slice
+from scalenet.supernet.dynamic.ops import DynamicBatchNorm2d, channel_slice
 
 
 @pytest.mark.parametrize("width_mode", ["left", "bcnet_alternate"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scalenet.supernet.ops import (
+from scalenet.supernet.dynamic.ops import (
     DynamicBatchNorm2d,
     DynamicConv2d,
     DynamicDepthwiseConv2d,

@@ -18,9 +18,9 @@ from torch import Tensor, nn
 
 from scalenet.space import Path, SearchSpace, count
 from scalenet.supernet.bn import recalibrate_bn
-from scalenet.supernet.data import ShuffledBatches, fixed_batches, synthetic_images
 from scalenet.supernet.engine import CheckpointError
-from scalenet.supernet.retrain import (
+from scalenet.data import ShuffledBatches, fixed_batches, synthetic_images
+from scalenet.supernet.standalone.retrain import (
     KILL_ENV,
     RetrainConfig,
     Retrainer,
@@ -32,7 +32,7 @@ from scalenet.supernet.retrain import (
     torch_rmsprop_eps,
     warmup_step_decay,
 )
-from scalenet.supernet.zoo import create_model, finetune, set_dropout
+from scalenet.supernet.standalone.zoo import create_model, finetune, set_dropout
 
 #: RandAugment runs in the resume tests when torchvision is there (it is an optional dependency).
 HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
@@ -162,9 +162,9 @@ _SCRIPT = """
 import sys, torch
 from scalenet.space import load_space
 import dataclasses
-from scalenet.supernet.data import ShuffledBatches, synthetic_images
-from scalenet.supernet.retrain import RetrainConfig, Retrainer
-from scalenet.supernet.zoo import create_model
+from scalenet.data import ShuffledBatches, synthetic_images
+from scalenet.supernet.standalone.retrain import RetrainConfig, Retrainer
+from scalenet.supernet.standalone.zoo import create_model
 torch.set_num_threads(1)
 space = dataclasses.replace(load_space("fmnist"), resolution=16)
 torch.manual_seed(0)

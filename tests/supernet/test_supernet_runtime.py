@@ -1,4 +1,4 @@
-"""scalenet.supernet.runtime: CPU process settings and the local launcher."""
+"""scalenet.supernet.engine.runtime: CPU process settings and the local launcher."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from scalenet.supernet import runtime
-from scalenet.supernet.runtime import (
+from scalenet.supernet.engine import runtime
+from scalenet.supernet.engine.runtime import (
     RELAUNCHED_ENV,
     CpuRuntime,
     find_tcmalloc,
@@ -160,7 +160,10 @@ def test_runtime_main_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert runtime.main([]) == 2
     assert runtime.main(["0", "x.py"]) == 2
     assert runtime.main(["two", "x.py"]) == 2
-    assert "usage: python -m scalenet.supernet.runtime PROCESSES SCRIPT" in capsys.readouterr().err
+    assert (
+        "usage: python -m scalenet.supernet.engine.runtime PROCESSES SCRIPT"
+        in capsys.readouterr().err
+    )
 
 
 def test_launch_local_refuses_zero_processes() -> None:

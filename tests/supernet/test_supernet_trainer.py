@@ -19,15 +19,15 @@ from scalenet.space import Path, SearchSpace
 from scalenet.supernet import (
     CheckpointError,
     NonFiniteError,
-    PathSampler,
+    PathSource,
     SupernetTrainer,
     SuperSupernet,
     TrainConfig,
     checkpoint_width_mode,
     train_sides,
 )
-from scalenet.supernet.data import ShuffledBatches, synthetic_images
 from scalenet.supernet.engine import param_groups, warmup_cosine
+from scalenet.data import ShuffledBatches, synthetic_images
 from scalenet.supernet.trainer import KILL_ENV
 
 HERE = FilePath(__file__).parent
@@ -46,7 +46,7 @@ def _trainer(
     space: SearchSpace,
     out: FilePath,
     iterations: int,
-    sampler: PathSampler | None = None,
+    sampler: PathSource | None = None,
     width_mode: str = "bcnet",
     **overrides: object,
 ) -> SupernetTrainer:

@@ -12,7 +12,7 @@ import torch
 
 from scalenet.space import Path, Scaling, SearchSpace, count, get_arch, load_space, scalenet_path
 from scalenet.supernet import StaticNet, build_static, save_static
-from scalenet.supernet.zoo import (
+from scalenet.supernet.standalone.zoo import (
     PRESETS,
     counted_flops,
     create_model,

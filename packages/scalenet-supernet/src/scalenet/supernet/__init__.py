@@ -4,24 +4,29 @@
   ``forward``; ``extract`` gives a static network with the inherited weights);
 * :class:`SupernetTrainer` / :class:`TrainConfig`: one sampled path per batch, exact resume, DDP;
 * :class:`SupernetEvaluator`: BN recalibration and mini-val top-1 per path, cached;
-* :mod:`scalenet.supernet.engine`: reusable training machinery (checkpoints, metrics, schedules,
-  gradient all-reduce);
-* :mod:`scalenet.supernet.runtime`: CPU process settings (local ranks, threads, tcmalloc) and the
-  local launcher;
-* :mod:`scalenet.supernet.data`: IDX / Fashion-MNIST in memory, mini-val split, resumable batches;
-* :mod:`scalenet.supernet.zoo`, :mod:`scalenet.supernet.retrain`, :mod:`scalenet.supernet.export`:
-  static model zoo, retraining / fine-tuning / evaluation, ONNX / TorchScript (timm block strings:
-  :mod:`scalenet.space.timm`, re-exported here).
+* :mod:`scalenet.supernet.engine`: reusable training machinery (checkpoints, metrics, the loop,
+  distributed) and CPU process settings (``engine.runtime``); images in memory with resumable
+  batches are scalenet-data's (:mod:`scalenet.data.memory`);
+* :mod:`scalenet.supernet.standalone`: static networks, the model zoo, retraining / fine-tuning /
+  evaluation, ONNX / TorchScript export (timm block strings: :mod:`scalenet.space.timm`,
+  re-exported here);
+* :mod:`scalenet.supernet.bn`: BN recalibration of either kind of network.
 """
 
+from scalenet.sampling import PathSource
 from scalenet.space.timm import arch_def, block_string
 from scalenet.supernet.bn import recalibrate_bn
+from scalenet.supernet.dynamic.model import (
+    WIDTH_MODES,
+    ActiveNetwork,
+    SuperSupernet,
+    channel_capacity,
+)
+from scalenet.supernet.dynamic.ops import channel_slice, kernel_slice
 from scalenet.supernet.engine import CheckpointError, NonFiniteError
 from scalenet.supernet.evaluate import SupernetEvaluator, top1
-from scalenet.supernet.export import export_onnx, export_torchscript
-from scalenet.supernet.model import WIDTH_MODES, ActiveNetwork, SuperSupernet, channel_capacity
-from scalenet.supernet.ops import channel_slice, kernel_slice
-from scalenet.supernet.retrain import (
+from scalenet.supernet.standalone.export import export_onnx, export_torchscript
+from scalenet.supernet.standalone.retrain import (
     RetrainConfig,
     Retrainer,
     RetrainResult,
@@ -29,7 +34,7 @@ from scalenet.supernet.retrain import (
     cpu_latency_ms,
     evaluate_model,
 )
-from scalenet.supernet.static import (
+from scalenet.supernet.standalone.static import (
     BilateralAverage,
     StaticNet,
     build_static,
@@ -37,15 +42,14 @@ from scalenet.supernet.static import (
     load_static,
     save_static,
 )
+from scalenet.supernet.standalone.zoo import PRESETS, create_model, finetune, resolve_path
 from scalenet.supernet.trainer import (
-    PathSampler,
     SupernetTrainer,
     TrainConfig,
     TrainResult,
     checkpoint_width_mode,
     train_sides,
 )
-from scalenet.supernet.zoo import PRESETS, create_model, finetune, resolve_path
 
 __version__ = "0.1.0"
 
@@ -56,7 +60,7 @@ __all__ = [
     "BilateralAverage",
     "CheckpointError",
     "NonFiniteError",
-    "PathSampler",
+    "PathSource",
     "RetrainConfig",
     "RetrainResult",
     "Retrainer",

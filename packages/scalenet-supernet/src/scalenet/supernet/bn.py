@@ -7,7 +7,8 @@ over a few training batches, in train mode with dropout off, without gradients a
 changing a weight.
 
 It handles :class:`torch.nn.BatchNorm2d` (and every torch BatchNorm) and the super-supernet's
-:class:`~scalenet.supernet.ops.DynamicBatchNorm2d`, of which only the active path's slices change.
+:class:`~scalenet.supernet.dynamic.ops.DynamicBatchNorm2d`, of which only the active path's
+slices change.
 ``torch.optim.swa_utils.update_bn`` does the same for torch's BatchNorm only, and leaves dropout
 on (it calls ``model.train()``), so it is not used.
 """
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from scalenet.supernet.ops import DynamicBatchNorm2d
+from scalenet.supernet.dynamic.ops import DynamicBatchNorm2d
 
 __all__ = ["NORM_TYPES", "recalibrate_bn"]
 

@@ -21,7 +21,9 @@ import torch
 
 from scalenet.space import Path, load_space
 from scalenet.space.cli_support import OneLineParser
-from scalenet.supernet.data import (
+from scalenet.supernet.dynamic.model import WIDTH_MODES, SuperSupernet
+from scalenet.supernet.engine import CheckpointError, NonFiniteError, init_distributed
+from scalenet.data import (
     FASHION_MNIST_DIR,
     ImageSet,
     ShuffledBatches,
@@ -29,10 +31,8 @@ from scalenet.supernet.data import (
     load_fashion_mnist,
     minival_split,
 )
-from scalenet.supernet.engine import CheckpointError, NonFiniteError, init_distributed
 from scalenet.supernet.evaluate import SupernetEvaluator
-from scalenet.supernet.model import WIDTH_MODES, SuperSupernet
-from scalenet.supernet.static import save_static
+from scalenet.supernet.standalone.static import save_static
 from scalenet.supernet.trainer import (
     SupernetTrainer,
     TrainConfig,

@@ -25,8 +25,8 @@ from torch import Tensor
 
 from scalenet.space import BaseArch, Path, Scaling
 from scalenet.supernet.bn import recalibrate_bn
-from scalenet.supernet.model import SuperSupernet
-from scalenet.supernet.static import combine_sides
+from scalenet.supernet.dynamic.model import SuperSupernet
+from scalenet.supernet.standalone.static import combine_sides
 
 __all__ = ["SupernetEvaluator", "top1"]
 

@@ -36,8 +36,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from scalenet.sampling import PathSampler
+from scalenet.sampling import PathSource
 from scalenet.space import Path
+from scalenet.supernet.dynamic.model import SuperSupernet, check_width_mode
+from scalenet.supernet.dynamic.ops import SIDES, Side
 from scalenet.supernet.engine import (
     CheckpointError,
     DistContext,
@@ -54,8 +56,6 @@ from scalenet.supernet.engine import (
     restore_rng,
     warmup_cosine,
 )
-from scalenet.supernet.model import SuperSupernet, check_width_mode
-from scalenet.supernet.ops import SIDES, Side
 
 __all__ = [
     "AMP_MODES",
@@ -63,7 +63,7 @@ __all__ = [
     "GRADIENT_SYNCS",
     "KILL_ENV",
     "WIDTH_MODES_REVISION",
-    "PathSampler",
+    "PathSource",
     "ResumableBatches",
     "SupernetTrainer",
     "TrainConfig",
@@ -193,7 +193,7 @@ class SupernetTrainer:
     def __init__(
         self,
         supernet: SuperSupernet,
-        sampler: PathSampler,
+        sampler: PathSource,
         batches: Iterable[tuple[Tensor, Tensor]],
         config: TrainConfig,
         out_dir: str | os.PathLike[str],

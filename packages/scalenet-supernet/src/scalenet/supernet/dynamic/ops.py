@@ -16,8 +16,9 @@ Kernels: a 7x7 depthwise weight serves 5x5 and 3x3 as its centre crops.
 
 Extraction: each layer's ``to_static(module, <active configuration>, side)`` copies its active
 slice into the matching static torch layer (``nn.Conv2d``, ``nn.BatchNorm2d``, ``nn.Linear``, the
-static squeeze-excite) and returns it; :meth:`~scalenet.supernet.model.SuperSupernet.extract`
-builds the static network and asks every layer of the path to fill its part.
+static squeeze-excite) and returns it;
+:meth:`~scalenet.supernet.dynamic.model.SuperSupernet.extract` builds the static network and asks
+every layer of the path to fill its part.
 """
 
 from __future__ import annotations

@@ -18,9 +18,9 @@ settings of the *process* matter more than anything inside the step (measured on
 
 :func:`relaunch` applies all three to a script: it replaces the current process (``exec``) by
 ``python script ...`` for one process, or by this module's local launcher for several
-(``python .../scalenet/supernet/runtime.py P script ...``, :func:`launch_local`), with the settings
-in the environment, once. It does nothing on a machine with a GPU or under an external launcher
-(``torchrun`` already set ``WORLD_SIZE``): there the launcher decides.
+(``python .../scalenet/supernet/engine/runtime.py P script ...``, :func:`launch_local`), with
+the settings in the environment, once. It does nothing on a machine with a GPU or under an
+external launcher (``torchrun`` already set ``WORLD_SIZE``): there the launcher decides.
 
 Why not ``torchrun`` for the local processes: its workers run in sessions of their own, so a
 ``SIGKILL`` of the stage's process group (what DVC, a terminal or ``scripts/kill_and_resume.py``
@@ -132,7 +132,7 @@ def launch_command(script: str, args: Sequence[str], runtime: CpuRuntime) -> lis
     """The command that runs ``script args`` with ``runtime.processes`` local processes."""
     if runtime.processes == 1:
         return [sys.executable, script, *args]
-    # The file itself, not ``-m scalenet.supernet.runtime``: the launcher imports no torch.
+    # The file itself, not ``-m scalenet.supernet.engine.runtime``: the launcher imports no torch.
     return [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -250,7 +250,7 @@ def relaunch(runtime: CpuRuntime, argv: Sequence[str] | None = None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m scalenet.supernet.runtime PROCESSES SCRIPT [ARGS...]``: :func:`launch_local`.
+    """``python -m scalenet.supernet.engine.runtime PROCESSES SCRIPT [ARGS...]``: launch_local.
 
     Also runs as ``python path/to/runtime.py ...`` (what :func:`launch_command` does: the
     launcher then imports neither torch nor the rest of the package).
@@ -258,7 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) < 2 or not args[0].isdigit() or int(args[0]) < 1:
         print(
-            "usage: python -m scalenet.supernet.runtime PROCESSES SCRIPT [ARGS...]", file=sys.stderr
+            "usage: python -m scalenet.supernet.engine.runtime PROCESSES SCRIPT [ARGS...]",
+            file=sys.stderr,
         )
         return 2
     return launch_local(int(args[0]), args[1], args[2:])

@@ -2,8 +2,8 @@
 
 * :func:`export_onnx`: ``torch.onnx.export`` (TorchScript-based exporter, opset 17) with a dynamic
   batch axis; the graph expects images already at the path's resolution (the resize of
-  :class:`~scalenet.supernet.static.Resize` is a no-op there and is traced away). ``verify=True``
-  runs the file with onnxruntime on a random batch and compares it with PyTorch.
+  :class:`~scalenet.supernet.standalone.static.Resize` is a no-op there and is traced away).
+  ``verify=True`` runs the file with onnxruntime on a random batch and compares it with PyTorch.
 * :func:`export_torchscript`: ``torch.jit.script`` (the resize stays in the graph, any input size).
 
 The timm block strings of a path (``arch_def``, ``block_string``) are pure space logic: they live

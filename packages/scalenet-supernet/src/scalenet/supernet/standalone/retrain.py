@@ -22,7 +22,7 @@ fresh start, atomic checkpoints with RNG states, JSON-lines metrics, throughput,
 kill hook of the tests), with the engine's distributed context, parameter groups and non-finite
 guard: a run killed at any point and restarted with the same arguments reaches the same weights.
 Fine-tuning (supplementary A, "Fine-tuning tasks") is the same recipe without EMA on a retrained
-backbone with a new classifier (:func:`scalenet.supernet.zoo.finetune`,
+backbone with a new classifier (:func:`scalenet.supernet.standalone.zoo.finetune`,
 :meth:`RetrainConfig.finetuning`).
 
 Evaluation (:func:`evaluate_model`): top-1, top-5 (with >= 5 classes), FLOPs, parameters and the
@@ -59,9 +59,9 @@ from scalenet.supernet.engine import (
     param_groups,
     restore_rng,
 )
-from scalenet.supernet.static import StaticNet, save_static
+from scalenet.supernet.standalone.static import StaticNet, save_static
+from scalenet.supernet.standalone.zoo import counted_flops, num_params, set_dropout
 from scalenet.supernet.trainer import AMP_MODES
-from scalenet.supernet.zoo import counted_flops, num_params, set_dropout
 
 __all__ = [
     "CHECKPOINT_KIND",
@@ -255,7 +255,7 @@ class Retrainer:
             its position is checkpointed when it has ``state_dict``/``load_state_dict``.
         config: Hyper-parameters.
         out_dir: Receives ``checkpoint.pt``, ``metrics.jsonl`` and ``model.pt`` (the final weights,
-            EMA when enabled, as :func:`~scalenet.supernet.static.save_static`).
+            EMA when enabled, as :func:`~scalenet.supernet.standalone.static.save_static`).
         context: Distributed context (single process by default).
         augment: A batch transform applied to the images (e.g. :func:`randaugment`); by default
             RandAugment with the data's normalization when ``config.randaugment`` is set.

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from scalenet.space import LayerSpec, Path, SearchSpace, expand_path, load_space
 from scalenet.space.files import atomic_write
-from scalenet.supernet.ops import make_activation, make_gate
+from scalenet.supernet.dynamic.ops import make_activation, make_gate
 
 __all__ = [
     "BilateralAverage",

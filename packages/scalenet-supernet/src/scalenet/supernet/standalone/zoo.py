@@ -1,8 +1,9 @@
 """Model zoo: static networks by preset name, path string or family member file.
 
-:func:`create_model` builds a freshly initialized :class:`~scalenet.supernet.static.StaticNet`
-(the layer shapes come from :func:`scalenet.space.expand_path`, so its FLOPs and parameters are
-exactly :func:`scalenet.space.count`'s) for
+:func:`create_model` builds a freshly initialized
+:class:`~scalenet.supernet.standalone.static.StaticNet` (the layer shapes come from
+:func:`scalenet.space.expand_path`, so its FLOPs and parameters are exactly
+:func:`scalenet.space.count`'s) for
 
 * the presets ``efficientnet_b0`` and ``scalenet_s0`` .. ``scalenet_s5`` (the published S0 scaled
   by Table 3's strategies, :func:`scalenet.space.scalenet_path`);
@@ -10,9 +11,10 @@ exactly :func:`scalenet.space.count`'s) for
 * any family member file written by the ``generalize`` stage (``outputs/family/scalenet/S<j>.json``,
   a JSON object with a ``path`` key) or any JSON of :meth:`scalenet.space.Path.to_json`.
 
-``pretrained_path`` loads weights saved by :func:`~scalenet.supernet.static.save_static` or a
-retraining checkpoint (its EMA weights when it has them); a different ``num_classes`` then gets a
-fresh classifier (:func:`finetune`).
+``pretrained_path`` loads weights saved by
+:func:`~scalenet.supernet.standalone.static.save_static` or a retraining checkpoint (its EMA
+weights when it has them); a different ``num_classes`` then gets a fresh classifier
+(:func:`finetune`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from scalenet.space import Path, SearchSpace, get_arch, load_space, scalenet_path
-from scalenet.supernet.static import StaticNet
+from scalenet.supernet.standalone.static import StaticNet
 
 __all__ = [
     "PRESETS",
@@ -92,7 +94,7 @@ def set_dropout(model: StaticNet, drop_rate: float) -> StaticNet:
     """Put dropout (probability ``drop_rate``) right before the classifier, in place.
 
     The ``flatten`` module becomes ``Flatten -> Dropout``: no parameter is added, so the state dict
-    (and :func:`~scalenet.supernet.static.save_static` files) keep their keys.
+    (and :func:`~scalenet.supernet.standalone.static.save_static` files) keep their keys.
     """
     if not 0.0 <= drop_rate < 1.0:
         raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate}")
@@ -107,7 +109,7 @@ def finetune(model: StaticNet, num_classes: int, *, seed: int | None = None) -> 
     """Replace the classifier with a freshly initialized one for ``num_classes`` classes, in place.
 
     Every other weight (the retrained backbone) is kept; train it with the fine-tuning recipe
-    (:meth:`scalenet.supernet.retrain.RetrainConfig.finetuning`: no EMA).
+    (:meth:`scalenet.supernet.standalone.retrain.RetrainConfig.finetuning`: no EMA).
     """
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")

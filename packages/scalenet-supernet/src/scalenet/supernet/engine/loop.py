@@ -1,0 +1,362 @@
+"""The resumable training loop both trainers run, its schedule and its guards.
+
+* :func:`warmup_cosine` and :func:`param_groups`: the lr schedule (linear warm-up, then cosine)
+  and weight-decay groups (none on BN and biases);
+* :func:`check_finite` and :class:`NonFiniteError`: the loss / gradient-norm guard;
+* :class:`TrainingLoop` (with :class:`LoopConfig`, :class:`LoopResult`, :class:`ResumableBatches`
+  and :func:`endless`): it owns the iteration counter, the checkpoint file and the metrics file;
+  the trainer gives it a step function, its checkpoint state and restore functions and the extra
+  fields of a metrics record.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path as FilePath
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+
+from scalenet.supernet.engine.checkpoint import Checkpointer, CheckpointError
+from scalenet.supernet.engine.distributed import DistContext
+from scalenet.supernet.engine.metrics import MetricsWriter, Throughput, progress
+
+__all__ = [
+    "LoopConfig",
+    "LoopResult",
+    "NonFiniteError",
+    "ResumableBatches",
+    "TrainingLoop",
+    "batches_state",
+    "check_finite",
+    "endless",
+    "param_groups",
+    "warmup_cosine",
+]
+
+
+class NonFiniteError(RuntimeError):
+    """The loss or the gradient norm became NaN or infinite."""
+
+
+def warmup_cosine(iteration: int, total: int, warmup: int, final_factor: float = 0.0) -> float:
+    """The lr factor: linear 0 -> 1 over ``warmup`` iterations, then a cosine to ``final_factor``.
+
+    The warm-up of supplementary A rises linearly from zero; the cosine anneals the rest.
+    """
+    if warmup > 0 and iteration < warmup:
+        return (iteration + 1) / warmup
+    span = max(1, total - warmup)
+    progress_done = min(1.0, (iteration - warmup) / span)
+    return final_factor + (1.0 - final_factor) * 0.5 * (1.0 + math.cos(math.pi * progress_done))
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Two optimizer groups: weights with ``weight_decay``, BN parameters and biases without.
+
+    One-dimensional parameters (BN affine pairs, biases) get no decay.
+    """
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    for parameter in model.parameters():
+        if not parameter.requires_grad:
+            continue
+        (no_decay if parameter.ndim <= 1 else decay).append(parameter)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def check_finite(name: str, value: torch.Tensor | float, iteration: int, detail: str = "") -> None:
+    """Raise :class:`NonFiniteError` naming ``name``, the iteration and ``detail`` if not finite."""
+    number = (
+        float(value.detach().float().item()) if isinstance(value, torch.Tensor) else float(value)
+    )
+    if not math.isfinite(number):
+        extra = f" ({detail})" if detail else ""
+        raise NonFiniteError(
+            f"{name} is {number} at iteration {iteration}{extra}; lower the lr, raise the warm-up "
+            "or disable autocast, then resume from the last checkpoint"
+        )
+
+
+@runtime_checkable
+class ResumableBatches(Protocol):
+    """A batch iterable whose position can be saved (e.g. ``data.ShuffledBatches``)."""
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """Yield ``(images, labels)`` from the current position."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """The position."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a saved position."""
+        ...
+
+
+def batches_state(batches: object) -> str:
+    """The position of ``batches`` as JSON text for a checkpoint (``"null"``: not resumable)."""
+    return json.dumps(batches.state_dict() if isinstance(batches, ResumableBatches) else None)
+
+
+def endless(batches: Iterable[tuple[Tensor, Tensor]]) -> Iterator[tuple[Tensor, Tensor]]:
+    """``batches`` iterated again and again (one pass per epoch).
+
+    Raises:
+        ValueError: If two passes in a row yield nothing (the batches are empty).
+    """
+    empty_passes = 0
+    while empty_passes < 2:  # one empty pass is allowed: a position saved at an epoch's end
+        empty_passes += 1
+        for batch in batches:
+            empty_passes = 0
+            yield batch
+    raise ValueError("the training batches are empty")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How :meth:`TrainingLoop.run` runs.
+
+    Attributes:
+        total: Iterations of the whole run (a resumed run continues up to it).
+        checkpoint_every: Iterations between checkpoints (0: only at the end).
+        log_every: Iterations between metric records (the last iteration is always recorded).
+        seed: Seed of torch at the start (a resumed run then restores the saved RNG states).
+        progress: Show a tqdm bar on the main rank.
+        desc: Label of the bar.
+        kill_env: An environment variable: set to ``N``, the process sends itself SIGKILL right
+            after iteration ``N`` (the hook of the resume tests); None: no hook.
+    """
+
+    total: int
+    checkpoint_every: int = 100
+    log_every: int = 10
+    seed: int = 0
+    progress: bool = True
+    desc: str = "train"
+    kill_env: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.total < 1:
+            raise ValueError(f"total must be >= 1, got {self.total}")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        if self.log_every < 1:
+            raise ValueError(f"log_every must be >= 1, got {self.log_every}")
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    """What a finished run reports.
+
+    Attributes:
+        iterations: Iterations done in total.
+        resumed_from: Iteration the run resumed from (0 for a fresh run).
+        last_loss: Mean loss of the last logged window (NaN when this invocation did no step).
+        seconds: Wall time of this invocation.
+        images_per_second: Mean training throughput of this invocation (all ranks).
+    """
+
+    iterations: int
+    resumed_from: int
+    last_loss: float
+    seconds: float
+    images_per_second: float
+
+
+class TrainingLoop:
+    """The resumable training loop of both trainers, with its checkpoint and metrics files.
+
+    A loop serves one output folder: ``checkpoint.pt`` (a :class:`Checkpointer` of ``kind``) and
+    ``metrics.jsonl`` (a :class:`MetricsWriter`, written by the main rank only, copied to
+    ``metrics.csv`` at the end of :meth:`run`). It owns the
+    iteration counter; the trainer keeps its model, optimizer and data and lends the loop
+
+    * ``step(images, labels) -> loss``: one optimizer step that advances :attr:`iteration` by one
+      and returns the detached loss;
+    * ``state() -> dict``: everything its exact resume needs (:meth:`save` adds the iteration);
+    * ``load() -> int``: restores the checkpoint (usually with :meth:`load`), returns its iteration;
+    * ``lr() -> float`` and ``record(iteration) -> dict``: the lr and the trainer's own fields of a
+      metrics record.
+
+    Args:
+        out_dir: Folder of ``checkpoint.pt`` and ``metrics.jsonl``.
+        kind: Checkpoint kind (a checkpoint written by another kind of trainer is refused).
+        context: Distributed context (single process by default).
+    """
+
+    def __init__(
+        self, out_dir: str | os.PathLike[str], kind: str, context: DistContext | None = None
+    ) -> None:
+        self.context = context or DistContext()
+        self.out_dir = FilePath(out_dir)
+        self.checkpointer = Checkpointer(self.out_dir / "checkpoint.pt", kind)
+        self.metrics = MetricsWriter(self.out_dir / "metrics.jsonl", enabled=self.context.is_main)
+        self.iteration = 0
+
+    def save(self, state: Callable[[], Mapping[str, Any]]) -> None:
+        """Checkpoint ``state()`` at :attr:`iteration` on the main rank, then wait for all ranks."""
+        if self.context.is_main:
+            self.checkpointer.save(self.iteration, state())
+        self.context.barrier()
+
+    def load(
+        self,
+        restore: Callable[[dict[str, Any]], None],
+        *,
+        identity: Mapping[str, Any] | None = None,
+        batches: object = None,
+    ) -> int:
+        """Read the checkpoint, check that it is this run's, hand it to ``restore``.
+
+        Args:
+            restore: Loads the trainer's states (model, optimizer...) from the checkpoint's dict.
+            identity: Values the checkpoint must hold, e.g. ``{"path": ...}``.
+            batches: The training batches: when given, the checkpoint's ``data`` (written by
+                :func:`batches_state`) is read and, for :class:`ResumableBatches`, restored.
+
+        Returns:
+            The checkpoint's iteration (the caller sets :attr:`iteration`; :meth:`run` does).
+
+        Raises:
+            CheckpointError: If the file is unreadable or of another kind, an ``identity`` value
+                differs, or ``restore`` fails with a KeyError, RuntimeError or ValueError (states
+                of another shape).
+        """
+        path = self.checkpointer.path
+        hint = "delete it to train from scratch"
+        payload = self.checkpointer.load(map_location=self.context.device)
+        for key, mine in (identity or {}).items():
+            if payload.get(key) != mine:
+                raise CheckpointError(
+                    f"checkpoint {path} has {key} {payload.get(key)!r}, this run {mine!r}; {hint}"
+                )
+        try:
+            restore(payload)
+            data_state = json.loads(payload["data"]) if batches is not None else None
+        except (KeyError, RuntimeError, ValueError) as error:
+            raise CheckpointError(
+                f"checkpoint {path} does not match this run ({error}); {hint}"
+            ) from None
+        if data_state is not None and isinstance(batches, ResumableBatches):
+            batches.load_state_dict(data_state)
+        return int(payload["iteration"])
+
+    def run(
+        self,
+        config: LoopConfig,
+        *,
+        step: Callable[[Tensor, Tensor], Tensor],
+        batches: Iterable[tuple[Tensor, Tensor]],
+        state: Callable[[], Mapping[str, Any]],
+        load: Callable[[], int],
+        lr: Callable[[], float],
+        record: Callable[[int], Mapping[str, Any]] | None = None,
+        model: nn.Module | None = None,
+        resume: bool = True,
+    ) -> LoopResult:
+        """Train until ``config.total`` iterations, resuming from the checkpoint if there is one.
+
+        torch is seeded with ``config.seed``; an existing checkpoint is restored by ``load`` (its
+        iteration becomes :attr:`iteration`, metric records after it are dropped), otherwise the
+        run starts at 0 with an empty metrics file. ``model`` (if given) is put in training mode.
+        Each iteration takes the next batch of :func:`endless` ``(batches)`` and calls ``step``;
+        then
+
+        * every ``log_every`` iterations and at the last one, a record goes to ``metrics.jsonl``
+          and the bar: ``iteration``, ``loss`` (mean over the steps since the last record and over
+          the ranks), ``lr``, ``images_per_second`` and the fields of ``record(iteration)``;
+        * every ``checkpoint_every`` iterations before the last one, a checkpoint;
+        * after iteration ``N`` when the variable ``config.kill_env`` is ``N``: SIGKILL.
+
+        At the end a checkpoint is written if this invocation trained (or none exists), and the
+        metrics are copied to ``metrics.csv`` (the file ``dvc plots`` reads).
+
+        Raises:
+            CheckpointError: A checkpoint is there but unusable, or ``resume`` is False.
+            RuntimeError: ``step`` did not advance :attr:`iteration` by one.
+        """
+        torch.manual_seed(config.seed)
+        if self.checkpointer.exists():
+            if not resume:
+                raise CheckpointError(
+                    f"checkpoint {self.checkpointer.path} exists; "
+                    "resume or choose another output folder"
+                )
+            self.iteration = load()
+            self.metrics.truncate_after(self.iteration)
+        else:
+            self.iteration = 0
+            self.metrics.reset()
+        resumed_from = self.iteration
+        kill_at = int(os.environ.get(config.kill_env, "-1")) if config.kill_env else -1
+        if model is not None:
+            model.train()
+        start = time.perf_counter()
+        images_seen = 0
+        throughput = Throughput()
+        window: list[Tensor] = []
+        last_loss = float("nan")
+        stream = endless(batches)
+        bar = progress(
+            range(self.iteration, config.total),
+            total=config.total,
+            initial=self.iteration,
+            enabled=config.progress and self.context.is_main,
+            desc=config.desc,
+        )
+        for before in bar:
+            images, labels = next(stream)
+            window.append(step(images, labels))
+            done = self.iteration
+            if done != before + 1:
+                raise RuntimeError(f"step moved the iteration from {before} to {done}, not by one")
+            batch_images = images.shape[0] * self.context.world_size
+            throughput.update(batch_images)
+            images_seen += batch_images
+            if done % config.log_every == 0 or done == config.total:
+                last_loss = self.context.mean(float(torch.stack(window).float().mean()))
+                window.clear()
+                learning_rate = lr()
+                rate = throughput.rate()
+                self.metrics.write(
+                    {
+                        "iteration": done,
+                        "loss": round(last_loss, 6),
+                        "lr": learning_rate,
+                        "images_per_second": round(rate, 2),
+                        **(record(done) if record is not None else {}),
+                    }
+                )
+                bar.set_postfix(
+                    loss=f"{last_loss:.3f}", lr=f"{learning_rate:.4f}", img_s=f"{rate:.0f}"
+                )
+            every = config.checkpoint_every
+            if every and done % every == 0 and done < config.total:
+                self.save(state)
+            if done == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+        bar.close()
+        if self.iteration > resumed_from or not self.checkpointer.exists():
+            self.save(state)
+        self.metrics.export_csv(self.out_dir / "metrics.csv")
+        seconds = time.perf_counter() - start
+        return LoopResult(
+            iterations=self.iteration,
+            resumed_from=resumed_from,
+            last_loss=last_loss,
+            seconds=seconds,
+            images_per_second=images_seen / max(seconds, 1e-9),
+        )
