@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from supernet_testutils import StageSampler
 
+from scalenet.data import ShuffledBatches, synthetic_images
 from scalenet.space import Path, load_space
 from scalenet.supernet import SupernetTrainer, SuperSupernet, TrainConfig
 from scalenet.supernet.engine import init_distributed
-from scalenet.data import ShuffledBatches, synthetic_images
 
 
 class RecordingSampler:

@@ -7,10 +7,10 @@ import pytest
 import torch
 from supernet_testutils import StageSampler, random_paths
 
+from scalenet.data import ShuffledBatches, synthetic_images
 from scalenet.space import SearchSpace
 from scalenet.supernet import SupernetTrainer, SuperSupernet, TrainConfig, load_static
 from scalenet.supernet.cli import main
-from scalenet.data import ShuffledBatches, synthetic_images
 
 
 def test_info_json(capsys: pytest.CaptureFixture[str]) -> None:

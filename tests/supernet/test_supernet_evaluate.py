@@ -6,9 +6,9 @@ import pytest
 import torch
 from supernet_testutils import random_paths, randomize
 
+from scalenet.data import fixed_batches, synthetic_images
 from scalenet.space import Path, SearchSpace
 from scalenet.supernet import SupernetEvaluator, SuperSupernet, recalibrate_bn, top1
-from scalenet.data import fixed_batches, synthetic_images
 
 
 @pytest.fixture(scope="module")

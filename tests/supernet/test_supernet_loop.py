@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
+from scalenet.data import ShuffledBatches, synthetic_images
 from scalenet.supernet.engine import (
     CheckpointError,
     DistContext,
@@ -28,7 +29,6 @@ from scalenet.supernet.engine import (
     loop,
     restore_rng,
 )
-from scalenet.data import ShuffledBatches, synthetic_images
 
 KILL = "SCALENET_TEST_LOOP_SIGKILL_AT"
 LR = 0.05

@@ -16,10 +16,10 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from scalenet.data import ShuffledBatches, fixed_batches, synthetic_images
 from scalenet.space import Path, SearchSpace, count
 from scalenet.supernet.bn import recalibrate_bn
 from scalenet.supernet.engine import CheckpointError
-from scalenet.data import ShuffledBatches, fixed_batches, synthetic_images
 from scalenet.supernet.standalone.retrain import (
     KILL_ENV,
     RetrainConfig,

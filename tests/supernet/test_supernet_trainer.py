@@ -15,6 +15,7 @@ import pytest
 import torch
 from supernet_testutils import StageSampler, random_paths
 
+from scalenet.data import ShuffledBatches, synthetic_images
 from scalenet.space import Path, SearchSpace
 from scalenet.supernet import (
     CheckpointError,
@@ -27,7 +28,6 @@ from scalenet.supernet import (
     train_sides,
 )
 from scalenet.supernet.engine import param_groups, warmup_cosine
-from scalenet.data import ShuffledBatches, synthetic_images
 from scalenet.supernet.trainer import KILL_ENV
 
 HERE = FilePath(__file__).parent

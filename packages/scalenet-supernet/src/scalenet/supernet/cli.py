@@ -19,10 +19,6 @@ from typing import Any
 
 import torch
 
-from scalenet.space import Path, load_space
-from scalenet.space.cli_support import OneLineParser
-from scalenet.supernet.dynamic.model import WIDTH_MODES, SuperSupernet
-from scalenet.supernet.engine import CheckpointError, NonFiniteError, init_distributed
 from scalenet.data import (
     FASHION_MNIST_DIR,
     ImageSet,
@@ -31,6 +27,10 @@ from scalenet.data import (
     load_fashion_mnist,
     minival_split,
 )
+from scalenet.space import Path, load_space
+from scalenet.space.cli_support import OneLineParser
+from scalenet.supernet.dynamic.model import WIDTH_MODES, SuperSupernet
+from scalenet.supernet.engine import CheckpointError, NonFiniteError, init_distributed
 from scalenet.supernet.evaluate import SupernetEvaluator
 from scalenet.supernet.standalone.static import save_static
 from scalenet.supernet.trainer import (
