@@ -15,12 +15,18 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from _common import CostRecord, fail, write_json
+from _common import CostRecord, fail
 
 import scalenet.data as scalenet_data
 from scalenet.data import DataError, subset_indices
 from scalenet.supernet import CheckpointError, SupernetEvaluator, SuperSupernet
-from scalenet.supernet.engine import DistContext, LoopResult, MetricsWriter, init_distributed
+from scalenet.supernet.engine import (
+    DistContext,
+    LoopResult,
+    MetricsWriter,
+    init_distributed,
+    resume_or_restart,
+)
 from scalenet.supernet.engine.runtime import ALLOCATORS, CpuRuntime, relaunch
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
@@ -80,33 +86,17 @@ def training_summary(result: LoopResult, out: Path, previous: Path) -> dict[str,
 def join_run(
     stage: str, out: Path, fingerprint: dict[str, object], cost: CostRecord
 ) -> DistContext:
-    """Join torchrun's group (if any); rank 0 keeps or drops ``out``'s checkpoint; all wait."""
+    """Join torchrun's group (if any); rank 0 keeps or drops ``out``'s checkpoint; all wait.
+
+    The checkpoint is kept only if it was made with the same settings (``resume_or_restart``):
+    DVC keeps it between runs (`persist: true`), so a killed `dvc repro` resumes where it
+    stopped, and a change of the settings that decide the weights starts training over.
+    """
     context = init_distributed("auto")
     if context.is_main:
-        cost.mark(fresh_or_resumable(stage, out, fingerprint))
+        cost.mark(resume_or_restart(out, fingerprint, name=stage))
     context.barrier()
     return context
-
-
-def fresh_or_resumable(stage: str, out: Path, fingerprint: dict[str, object]) -> bool:
-    """Keep ``out``'s checkpoint only if it was made with the same settings.
-
-    DVC keeps the checkpoint between runs (`persist: true`), so a killed `dvc repro` resumes where
-    it stopped; after a change of the settings that decide the weights, training starts over.
-    The settings are stamped in ``out/training.json``. Returns whether the run resumes.
-    """
-    stamp = out / "training.json"
-    checkpoint = out / "checkpoint.pt"
-    if checkpoint.exists():
-        previous = json.loads(stamp.read_text(encoding="utf-8")) if stamp.exists() else None
-        if previous == fingerprint:
-            print(f"{stage}: resuming from {checkpoint}")
-            return True
-        print(f"{stage}: training settings changed, starting over ({checkpoint} removed)")
-        checkpoint.unlink()
-        (out / "metrics.jsonl").unlink(missing_ok=True)
-    write_json(stamp, fingerprint)
-    return False
 
 
 def _data(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:

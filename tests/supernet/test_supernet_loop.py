@@ -17,6 +17,7 @@ from torch.nn import functional
 
 from scalenet.data import ShuffledBatches, synthetic_images
 from scalenet.supernet.engine import (
+    SETTINGS_FILE,
     CheckpointError,
     DistContext,
     LoopConfig,
@@ -28,6 +29,7 @@ from scalenet.supernet.engine import (
     endless,
     loop,
     restore_rng,
+    resume_or_restart,
 )
 
 KILL = "SCALENET_TEST_LOOP_SIGKILL_AT"
@@ -297,3 +299,23 @@ def test_loop_config_values() -> None:
         LoopConfig(total=1, checkpoint_every=-1)
     with pytest.raises(ValueError, match="log_every must be >= 1"):
         LoopConfig(total=1, log_every=0)
+
+
+def test_resume_or_restart_keeps_a_checkpoint_only_under_the_same_settings(
+    tmp_path: FilePath, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = {"lr": 0.1, "seed": 0, "sides": ["left"]}
+    assert not resume_or_restart(tmp_path, settings, name="stage")  # nothing to resume
+    assert json.loads((tmp_path / SETTINGS_FILE).read_text()) == settings
+    (tmp_path / "checkpoint.pt").write_bytes(b"x")
+    (tmp_path / "metrics.jsonl").write_text('{"iteration": 1}\n')
+    assert resume_or_restart(tmp_path, dict(settings), name="stage")
+    assert "stage: resuming from" in capsys.readouterr().out
+    assert (tmp_path / "checkpoint.pt").exists()
+    assert not resume_or_restart(tmp_path, {**settings, "lr": 0.2}, name="stage")
+    assert "training settings changed, starting over" in capsys.readouterr().out
+    assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "metrics.jsonl").exists()
+    assert json.loads((tmp_path / SETTINGS_FILE).read_text())["lr"] == 0.2
+    (tmp_path / "checkpoint.pt").write_bytes(b"x")
+    (tmp_path / SETTINGS_FILE).unlink()  # a checkpoint without a stamp is not trusted
+    assert not resume_or_restart(tmp_path, settings) and not (tmp_path / "checkpoint.pt").exists()

@@ -36,6 +36,7 @@ from scalenet.supernet.engine.distributed import (
     init_distributed,
 )
 from scalenet.supernet.engine.loop import (
+    SETTINGS_FILE,
     LoopConfig,
     LoopResult,
     NonFiniteError,
@@ -45,6 +46,7 @@ from scalenet.supernet.engine.loop import (
     check_finite,
     endless,
     param_groups,
+    resume_or_restart,
     warmup_cosine,
 )
 from scalenet.supernet.engine.metrics import (
@@ -54,6 +56,7 @@ from scalenet.supernet.engine.metrics import (
 )
 
 __all__ = [
+    "SETTINGS_FILE",
     "CheckpointError",
     "Checkpointer",
     "DistContext",
@@ -76,5 +79,6 @@ __all__ = [
     "param_groups",
     "progress",
     "restore_rng",
+    "resume_or_restart",
     "warmup_cosine",
 ]

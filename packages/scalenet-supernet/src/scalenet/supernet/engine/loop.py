@@ -24,11 +24,13 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from scalenet.space.files import write_json
 from scalenet.supernet.engine.checkpoint import Checkpointer, CheckpointError
 from scalenet.supernet.engine.distributed import DistContext
 from scalenet.supernet.engine.metrics import MetricsWriter, Throughput, progress
 
 __all__ = [
+    "SETTINGS_FILE",
     "LoopConfig",
     "LoopResult",
     "NonFiniteError",
@@ -38,6 +40,7 @@ __all__ = [
     "check_finite",
     "endless",
     "param_groups",
+    "resume_or_restart",
     "warmup_cosine",
 ]
 
@@ -360,3 +363,41 @@ class TrainingLoop:
             seconds=seconds,
             images_per_second=images_seen / max(seconds, 1e-9),
         )
+
+
+#: The file in a training folder that records the settings its checkpoint was made with.
+SETTINGS_FILE = "training.json"
+
+
+def resume_or_restart(
+    out_dir: str | os.PathLike[str], fingerprint: Mapping[str, Any], *, name: str = "train"
+) -> bool:
+    """Keep ``out_dir``'s checkpoint only if it was made with the settings ``fingerprint``.
+
+    The settings that decide the weights are stamped in ``out_dir/training.json``. A checkpoint
+    there (kept between runs, e.g. by DVC's ``persist: true``, so that a killed run resumes) is
+    kept when the stamp equals ``fingerprint``; otherwise it and ``metrics.jsonl`` are removed and
+    training starts over. The stamp is then (re)written. Call it on the main rank, before the
+    loop runs (the other ranks wait at a barrier).
+
+    Args:
+        out_dir: The training folder (``checkpoint.pt``, ``metrics.jsonl``).
+        fingerprint: JSON-serializable settings (a JSON round trip must give them back).
+        name: The label of the one line printed.
+
+    Returns:
+        Whether the run resumes from the checkpoint.
+    """
+    out = FilePath(out_dir)
+    stamp = out / SETTINGS_FILE
+    checkpoint = out / "checkpoint.pt"
+    if checkpoint.exists():
+        previous = json.loads(stamp.read_text(encoding="utf-8")) if stamp.exists() else None
+        if previous == fingerprint:
+            print(f"{name}: resuming from {checkpoint}")
+            return True
+        print(f"{name}: training settings changed, starting over ({checkpoint} removed)")
+        checkpoint.unlink()
+        (out / "metrics.jsonl").unlink(missing_ok=True)
+    write_json(stamp, dict(fingerprint))
+    return False
