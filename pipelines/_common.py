@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
@@ -276,6 +277,74 @@ def check_params(path: str) -> dict[str, Any]:
     return data
 
 
+#: Set to a file name, every stage appends the params keys it read to it, one JSON line per
+#: section at exit (tests/integration checks them against the stage's `params` in dvc.yaml).
+PARAMS_TRACE_ENV = "SCALENET_PARAMS_TRACE"
+#: Keys load_params adds to every section from the top level of the file.
+INJECTED_KEYS = ("space", "loader")
+
+
+class TracedSection(dict[str, Any]):
+    """A params section that records which keys the stage reads (``dict`` otherwise).
+
+    Reading a key (``[key]``, ``get``, ``in``) records it; iterating or copying the section
+    records every key.
+    """
+
+    def __init__(self, data: dict[str, Any], section: str) -> None:
+        super().__init__(data)
+        self.section = section
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.read.add(str(key))
+        return super().__contains__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        self.read.update(super().keys())
+        return super().__iter__()
+
+    def keys(self) -> Any:
+        self.read.update(super().keys())
+        return super().keys()
+
+    def items(self) -> Any:
+        self.read.update(super().keys())
+        return super().items()
+
+    def values(self) -> Any:
+        self.read.update(super().keys())
+        return super().values()
+
+    def copy(self) -> dict[str, Any]:
+        self.read.update(super().keys())
+        return dict(super().items())
+
+
+_TRACED: list[TracedSection] = []
+
+
+def _write_trace() -> None:
+    target = os.environ.get(PARAMS_TRACE_ENV)
+    if not target:
+        return
+    script = Path(sys.argv[0]).stem
+    lines = [
+        json.dumps({"script": script, "section": s.section, "keys": sorted(s.read)}) + "\n"
+        for s in _TRACED
+    ]
+    with open(target, "a", encoding="utf-8") as stream:  # one write per process: lines stay whole
+        stream.write("".join(lines))
+
+
 def load_params(path: str, section: str, schema: Schema | None = None) -> dict[str, Any]:
     """Section ``section`` of the checked params file, plus the top-level ``space``, ``loader``.
 
@@ -300,6 +369,12 @@ def load_params(path: str, section: str, schema: Schema | None = None) -> dict[s
             result[key] += RUN_SEED_STRIDE * run_seed
     result["space"] = data["space"]
     result["loader"] = data.get("loader", "memory")
+    if os.environ.get(PARAMS_TRACE_ENV):
+        if not _TRACED:
+            atexit.register(_write_trace)
+        traced = TracedSection(result, section)
+        _TRACED.append(traced)
+        return traced
     return result
 
 

@@ -255,3 +255,28 @@ stages:
     assert mismatch("train", "pipelines/train.py", set(declared), declared) is None
     with pytest.raises(ValueError, match=r"stage x: cmd names 0 pipelines/<x>\.py scripts"):
         stage_script("x", {"cmd": "python -c pass"})
+
+
+def test_params_check_names_unlisted_and_superfluous_keys() -> None:
+    from params_trace import param_problems, read_trace
+
+    trace = [
+        '{"script": "search", "section": "train_supernet", "keys": ["seed", "space", "loader"]}',
+        '{"script": "search", "section": "search", "keys": ["population", "optional_key"]}',
+        "",
+        '{"script": "retrain", "section": "retrain", "keys": ["epochs"]}',
+    ]
+    params = {"space": "fmnist", "train_supernet": {"seed": 0, "lr": 1}, "search": {"population": 4},
+              "retrain": {"epochs": 1}}  # fmt: skip
+    stages = {
+        "search": {"params": ["search", "train_supernet.seed", "train_supernet.lr"]},
+        "retrain@a": {"params": ["space", "retrain"]},
+        "report": {"params": [{"params.yaml": None}]},
+    }
+    scripts = {"search": "search", "retrain@a": "retrain", "report": "report"}
+    assert param_problems(stages, scripts, params, read_trace(trace)) == [
+        "stage search: reads space, not in its dvc.yaml params",  # loader: not in the file
+        "stage search: lists train_supernet.lr, which it never reads",
+    ]
+    stages["search"]["params"] = ["space", "search", "train_supernet.seed"]
+    assert param_problems(stages, scripts, params, read_trace(trace)) == []

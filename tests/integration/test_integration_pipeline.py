@@ -1,6 +1,9 @@
 import json
 
 import pytest
+import yaml
+from params_trace import param_problems, read_trace
+from test_integration_dvc_deps import stage_bodies, stage_script
 
 
 def test_budgets_stage_and_noop_second_run(project):
@@ -85,8 +88,19 @@ def member_side(families, stage):
 )
 def test_whole_pipeline_on_tiny_settings(project):
     project.set_params(TINY)
+    trace = project.root.parent / "params-trace.jsonl"
+    project.env["SCALENET_PARAMS_TRACE"] = str(trace)
     project.dvc("repro")
     root = project.root
+    # every params key a stage read is one DVC watches for it (and no listed key goes unread)
+    stages = stage_bodies(root / "dvc.yaml")
+    scripts = {
+        name: stage_script(name, body)[len("pipelines/") : -3] for name, body in stages.items()
+    }
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    problems = param_problems(stages, scripts, params, read_trace(trace.read_text().splitlines()))
+    assert problems == [], "\n".join(problems)
+    del project.env["SCALENET_PARAMS_TRACE"]
     for sampler in ("hss", "uniform"):
         evaluation = json.loads((root / f"outputs/supernet/{sampler}/eval.json").read_text())
         assert evaluation["iterations"] == 6
