@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
+from _params import SECTIONS, optional_keys, section_problem
 
 from scalenet.space.files import write_json as write_json  # the stages import it from here
 
@@ -53,172 +54,21 @@ def fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
-Schema = dict[str, type | tuple[type, ...]]
-_NUMBER = (int, float)
-
-#: Every section of params.yaml: key -> allowed type(s). Each stage checks the whole file at
-#: start-up, so a typo anywhere fails the first stage that runs, not the one hours later.
-SCHEMAS: dict[str, Schema] = {
-    "prepare": {
-        "dataset": str,
-        "source": (str, type(None)),
-        "classes": (str, list, type(None)),
-        "image_format": str,
-        "max_side": (int, type(None)),
-        "jpeg_quality": int,
-        "minival_per_class": int,
-        "seed": int,
-        "num_workers": int,
-    },
-    "budgets": {"samples": int, "seed": int, "explicit": (list, type(None))},
-    "sampling": {"paths": int, "seed": int, "stage_weights": (str, list)},
-    "train_supernet": {
-        "iterations": int,
-        "batch_size": int,
-        "lr": _NUMBER,
-        "warmup": int,
-        "width_mode": str,
-        "seed": int,
-        "checkpoint_every": int,
-        "recalib_batches": int,
-        "eval_batch_size": int,
-        "eval_side": str,
-        "processes": int,
-        "threads": int,
-        "eval_threads": int,
-        "channels_last": bool,
-    },
-    "search": {
-        "evaluator": str,
-        "population": int,
-        "generations": int,
-        "iterations": int,
-        "initial_bases": int,
-        "seed": int,
-        "objective": str,
-        "early_stop": bool,
-        "carry_base": bool,
-    },
-    "rank": {"paths": int, "seed": int},
-    "standalone": {"paths": int, "epochs": _NUMBER, "train_images": (int, type(None)),
-                   "seed": int},
-    "generalize": {"function": str, "stages": int, "project": str},
-    "baselines": {"compound_base": str, "coefficients": list, "random_seed": int},
-    "retrain": {
-        "stages": list,
-        "train_images": (int, type(None)),
-        "epochs": _NUMBER,
-        "batch_size": int,
-        "lr_per_1024": _NUMBER,
-        "warmup_epochs": _NUMBER,
-        "decay_epochs": _NUMBER,
-        "decay_rate": _NUMBER,
-        "weight_decay": _NUMBER,
-        "ema_decay": (float, type(None)),
-        "label_smoothing": _NUMBER,
-        "drop_rate": _NUMBER,
-        "randaugment": bool,
-        "seed": int,
-        "checkpoint_every": int,
-        "bn_recalibration_batches": int,
-        "processes": int,
-        "threads": int,
-        "channels_last": bool,
-    },
-    "evaluate": {"test_images": (int, type(None)), "batch_size": int, "latency_repeats": int,
-                 "seed": int},
-}  # fmt: skip
-
-#: Keys with a fixed set of values (checked with the types).
-CHOICES: dict[str, tuple[str, ...]] = {
-    "prepare.dataset": ("fmnist", "imagefolder"),
-    "prepare.image_format": ("jpeg", "raw"),
-    "train_supernet.width_mode": ("bcnet", "bcnet_alternate", "left"),
-    "train_supernet.eval_side": ("left", "right", "both"),
-    "search.evaluator": ("supernet", "analytic"),
-    "search.objective": ("mean", "per_stage"),
-    "generalize.function": ("linear", "squared", "power", "exponential", "geometric"),
-    "generalize.project": ("rw", "r", "all", "none"),
-}
-
-
+#: Every section of params.yaml (pipelines/_params.py: one pydantic model per section).
+SCHEMAS = SECTIONS
 #: Keys a section may leave out, with the value they then take (params.yaml predates them).
-OPTIONAL: dict[str, Any] = {"budgets.explicit": None}
-
-#: Smallest allowed value of numeric keys (None values are not checked).
-MINIMUM: dict[str, float] = {
-    "prepare.jpeg_quality": 1,
-    "prepare.minival_per_class": 0,
-    "prepare.num_workers": 1,
-    "prepare.max_side": 1,
-    "budgets.samples": 1,
-    "sampling.paths": 1,
-    "train_supernet.iterations": 1,
-    "train_supernet.batch_size": 1,
-    "train_supernet.warmup": 0,
-    "train_supernet.checkpoint_every": 0,
-    "train_supernet.recalib_batches": 0,
-    "train_supernet.eval_batch_size": 1,
-    "train_supernet.processes": 1,
-    "train_supernet.threads": 0,
-    "train_supernet.eval_threads": 0,
-    "search.population": 2,
-    "search.generations": 1,
-    "search.iterations": 0,
-    "search.initial_bases": 1,
-    "rank.paths": 3,
-    "generalize.stages": 1,
-    "retrain.train_images": 1,
-    "retrain.epochs": 1e-9,
-    "retrain.batch_size": 1,
-    "retrain.lr_per_1024": 1e-12,
-    "retrain.warmup_epochs": 0,
-    "retrain.decay_epochs": 1e-9,
-    "retrain.decay_rate": 1e-9,
-    "retrain.weight_decay": 0,
-    "retrain.label_smoothing": 0,
-    "retrain.drop_rate": 0,
-    "retrain.checkpoint_every": 0,
-    "retrain.bn_recalibration_batches": 0,
-    "retrain.processes": 1,
-    "retrain.threads": 0,
-    "evaluate.test_images": 1,
-    "evaluate.batch_size": 1,
-    "evaluate.latency_repeats": 1,
+OPTIONAL: dict[str, Any] = {
+    f"{section}.{key}": default
+    for section, model in SECTIONS.items()
+    for key, default in optional_keys(model).items()
 }
 
 
-def _type_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
-
-
-def check_section(path: str, section: str, values: Any, schema: Schema) -> None:
-    """Fail (naming the key) on unknown, missing, mistyped or out-of-choice keys."""
-    if not isinstance(values, dict):
-        fail(f"{path}: section '{section}' is missing or not a mapping")
-    unknown = sorted(str(key) for key in set(values) - set(schema))
-    if unknown:
-        fail(
-            f"{path}: unknown key(s) {', '.join(f'{section}.{key}' for key in unknown)}; "
-            f"allowed: {', '.join(sorted(schema))}"
-        )
-    missing = sorted(key for key in set(schema) - set(values) if f"{section}.{key}" not in OPTIONAL)
-    if missing:
-        fail(f"{path}: missing key(s) {', '.join(f'{section}.{key}' for key in missing)}")
-    for key, kind in schema.items():
-        if key not in values:
-            continue  # an optional key left out (OPTIONAL)
-        value = values[key]
-        allows_bool = kind is bool or (isinstance(kind, tuple) and bool in kind)
-        if (isinstance(value, bool) and not allows_bool) or not isinstance(value, kind):
-            fail(f"{path}: {section}.{key} must be {_type_name(kind)}, got {value!r}")
-        choices = CHOICES.get(f"{section}.{key}")
-        if choices is not None and value not in choices:
-            fail(f"{path}: {section}.{key} {value!r} not in {{{', '.join(choices)}}}")
-        minimum = MINIMUM.get(f"{section}.{key}")
-        if minimum is not None and isinstance(value, int | float) and value < minimum:
-            fail(f"{path}: {section}.{key} must be >= {minimum:g}, got {value!r}")
+def check_section(path: str, section: str, values: Any) -> None:
+    """Fail (naming the key) on unknown, missing, mistyped, out-of-choice or too small keys."""
+    problem = section_problem(section, values)
+    if problem is not None:
+        fail(f"{path}: {problem}")
 
 
 def read_params(path: str) -> dict[str, Any]:
@@ -244,8 +94,8 @@ def check_params(path: str) -> dict[str, Any]:
             f"{path}: unknown top-level key(s) {', '.join(unknown_top)}; "
             f"allowed: {', '.join(TOP_LEVEL_KEYS)}"
         )
-    for section, schema in SCHEMAS.items():
-        check_section(path, section, data.get(section), schema)
+    for section in SECTIONS:
+        check_section(path, section, data.get(section))
     explicit = data["budgets"].get("explicit")
     if explicit is not None and not (
         explicit
@@ -345,7 +195,7 @@ def _write_trace() -> None:
         stream.write("".join(lines))
 
 
-def load_params(path: str, section: str, schema: Schema | None = None) -> dict[str, Any]:
+def load_params(path: str, section: str) -> dict[str, Any]:
     """Section ``section`` of the checked params file, plus the top-level ``space``, ``loader``.
 
     The top-level ``seed`` (the run's seed, default 0) is added to the section's seeds
@@ -353,12 +203,12 @@ def load_params(path: str, section: str, schema: Schema | None = None) -> dict[s
     splits, initializations, samples and subsets, and ``seed: 0`` leaves every seed as written.
 
     The whole file is checked (:func:`check_params`): a typo in any key fails at once, naming
-    the key and the allowed ones. ``schema`` checks a section that :data:`SCHEMAS` lacks. Keys of
+    the key and the allowed ones (the models of pipelines/_params.py). Keys of
     :data:`OPTIONAL` the file leaves out take their default.
     """
     data = check_params(path)
-    if section not in SCHEMAS:
-        check_section(path, section, data.get(section), schema or {})
+    if section not in SECTIONS:
+        fail(f"{path}: no section '{section}' (sections: {', '.join(SECTIONS)})")
     result = dict(data[section])
     for name, default in OPTIONAL.items():
         if name.startswith(f"{section}."):

@@ -235,3 +235,31 @@ def test_standalone_bad_counts_name_the_key(tmp_path, capsys, change, message):
         standalone.check(str(file))
     assert raised.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_schema_value_sets_are_the_packages_own() -> None:
+    import _params
+
+    from scalenet.scaling.functions import FUNCTIONS
+    from scalenet.scaling.projection import PROJECT_MODES
+    from scalenet.search.nsga import OBJECTIVES
+    from scalenet.supernet.dynamic.model import EVAL_SIDES, WIDTH_MODES
+
+    def allowed(section: str, key: str) -> set[str]:
+        return set(_params.choices(_params.SECTIONS[section], key) or ())
+
+    assert allowed("train_supernet", "width_mode") == set(WIDTH_MODES)
+    assert allowed("train_supernet", "eval_side") == set(EVAL_SIDES)
+    assert allowed("generalize", "function") == set(FUNCTIONS)
+    assert allowed("generalize", "project") == set(PROJECT_MODES)
+    assert allowed("search", "objective") == set(OBJECTIVES)
+
+
+def test_every_section_model_is_strict_and_closed() -> None:
+    import _params
+
+    for name, model in _params.SECTIONS.items():
+        assert model.model_config.get("extra") == "forbid", name
+        assert model.model_config.get("strict") is True, name
+    assert _common.OPTIONAL == {"budgets.explicit": None}
+    assert _params.type_name(_params.Retrain.model_fields["epochs"].annotation) == "int or float"
