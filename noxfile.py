@@ -102,7 +102,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """Mypy over every package's src/, the stages and the benchmarks (no untyped definitions)."""
     with _pruned(session):
-        session.install("mypy>=1.10", "types-PyYAML", "numpy")
+        session.install("mypy>=1.10", "types-PyYAML", "numpy", "pydantic>=2.5")
         if any(needs_torch for _deps, _extras, needs_torch in PACKAGES.values()):
             session.install(*TORCH_PINS)
         session.install(*(f"./packages/scalenet-{name}" for name in PACKAGES))
