@@ -89,3 +89,45 @@ def test_explicit_budgets_are_checked(imagenet: SearchSpace) -> None:
         build_family(imagenet, base, TABLE3_SEARCHED, 5, PAPER[0], budgets=PAPER[1:])
     with pytest.raises(ValueError, match="budgets must increase"):
         build_family(imagenet, base, TABLE3_SEARCHED, 5, PAPER[0], budgets=[PAPER[0], PAPER[0]])
+
+
+def test_family_json_reads_back_to_the_same_family(
+    imagenet: SearchSpace, tmp_path: FilePath
+) -> None:
+    from scalenet.scaling import Family, FamilyMember
+    from scalenet.scaling.family import compound_family
+
+    searched = build_family(imagenet, get_arch("scalenet_s0"), TABLE3_SEARCHED, 5, 300_000_000)
+    compound = compound_family(imagenet, get_arch("scalenet_s0"), 3, 300_000_000)
+    for family in (searched, compound):
+        text = json.loads(json.dumps(family.to_json()))  # through JSON text, as on disk
+        assert Family.from_json(text) == family
+    write_family(searched, tmp_path / "fam")
+    assert Family.read(tmp_path / "fam" / "family.json") == searched
+    s4 = json.loads((tmp_path / "fam" / "S4.json").read_text())
+    assert FamilyMember.from_json(s4) == searched.members[4]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.pop("f0"), r"family: missing key 'f0'"),
+        (lambda d: d["members"][1].update(kind="grown"), r"kind 'grown' not in \{base, searched"),
+        (lambda d: d["members"].pop(2), r"members must be S0\.\.SK in order, got stages \[0, 1, 3"),
+        (lambda d: d["members"][0].update(flops="many"), r"S0: flops must be an int, got 'many'"),
+        (lambda d: d["fit"]["depth"]["params"].pop("a0"), r"fit of depth: params .* are not"),
+        (lambda d: d["members"][4]["projection"].pop("after"), r"projection: missing key 'after'"),
+        (lambda d: d.update(members=[]), r"members must be S0\.\.SK in order, got stages \[\]"),
+    ],
+)  # fmt: skip
+def test_a_malformed_family_json_names_the_field(
+    imagenet: SearchSpace, change: object, message: str
+) -> None:
+    from scalenet.scaling import Family
+
+    data = json.loads(json.dumps(
+        build_family(imagenet, get_arch("scalenet_s0"), TABLE3_SEARCHED, 5, 300_000_000).to_json()
+    ))  # fmt: skip
+    change(data)  # type: ignore[operator]
+    with pytest.raises(ValueError, match=message):
+        Family.from_json(data)

@@ -19,6 +19,7 @@ import numpy as np
 
 from scalenet.scaling.projection import solve_monotone
 from scalenet.space import BaseArch, Cost, Path, Scaling, SearchSpace, count
+from scalenet.space.fields import require_number, require_object
 from scalenet.space.progress import progress_bar
 
 __all__ = [
@@ -68,6 +69,17 @@ class CompoundCoefficients:
     def to_json(self) -> dict[str, float]:
         """JSON-ready form."""
         return {"alpha": self.alpha, "beta": self.beta, "gamma": self.gamma}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CompoundCoefficients:
+        """Read :meth:`to_json`'s form back."""
+        data = require_object(data, "coefficients")
+        try:
+            return cls(
+                *(require_number(data[k], f"coefficients: {k}") for k in ("alpha", "beta", "gamma"))
+            )
+        except KeyError as error:
+            raise ValueError(f"coefficients: missing key {error}") from None
 
 
 #: EfficientNet's coefficients (alpha, beta, gamma) = (1.2, 1.1, 1.15).

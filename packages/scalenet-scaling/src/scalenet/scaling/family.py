@@ -29,7 +29,8 @@ from scalenet.space import (
     check_explicit_budgets,
     count,
 )
-from scalenet.space.files import write_json, write_text
+from scalenet.space.fields import require_int, require_list, require_number, require_object
+from scalenet.space.files import read_json, write_json, write_text
 
 __all__ = ["Family", "FamilyMember", "build_family", "compound_family", "write_family"]
 
@@ -83,6 +84,37 @@ class FamilyMember:
             data["phi"] = self.phi
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FamilyMember:
+        """Read a member file (``S<j>.json``, :meth:`to_json`) back.
+
+        Raises:
+            ValueError: A key is missing or malformed, or the kind is not one of :data:`KINDS`.
+        """
+        data = require_object(data, "family member")
+        where = f"family member {data.get('name', '?')}"
+        try:
+            kind = str(data["kind"])
+            if kind not in KINDS:
+                raise ValueError(f"{where}: kind {kind!r} not in {{{', '.join(KINDS)}}}")
+            projection = data.get("projection")
+            phi = data.get("phi")
+            return cls(
+                stage=require_int(data["stage"], f"{where}: stage"),
+                kind=kind,
+                path=Path.from_json(data),
+                cost=Cost(
+                    require_int(data["flops"], f"{where}: flops"),
+                    require_int(data["params"], f"{where}: params"),
+                    require_int(data["resolution"], f"{where}: resolution"),
+                ),
+                budget=require_int(data["budget"], f"{where}: budget"),
+                projection=None if projection is None else Projection.from_json(projection),
+                phi=None if phi is None else require_number(phi, f"{where}: phi"),
+            )
+        except KeyError as error:
+            raise ValueError(f"{where}: missing key {error}") from None
+
 
 @dataclass(frozen=True)
 class Family:
@@ -127,6 +159,46 @@ class Family:
         if self.coefficients is not None:
             data["coefficients"] = self.coefficients.to_json()
         return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Family:
+        """Read ``family.json`` (:meth:`to_json`) back; the report's typed reader.
+
+        Raises:
+            ValueError: A key is missing or malformed (the message names it), or the members
+                are not S0..SK in order.
+        """
+        data = require_object(data, "family")
+        try:
+            members = tuple(
+                FamilyMember.from_json(m) for m in require_list(data["members"], "family: members")
+            )
+            stages = [m.stage for m in members]
+            if stages != list(range(len(members))) or not members:
+                raise ValueError(f"family: members must be S0..SK in order, got stages {stages}")
+            fit, project, coefficients = (
+                data.get("fit"),
+                data.get("project"),
+                data.get("coefficients"),
+            )
+            return cls(
+                method=str(data["method"]),
+                space=str(data["space"]),
+                f0=require_int(data["f0"], "family: f0"),
+                members=members,
+                fit=None if fit is None else StrategyFit.from_json(fit),
+                project=None if project is None else str(project),
+                coefficients=None
+                if coefficients is None
+                else CompoundCoefficients.from_json(coefficients),
+            )
+        except KeyError as error:
+            raise ValueError(f"family: missing key {error}") from None
+
+    @classmethod
+    def read(cls, file: str | FilePath) -> Family:
+        """Read a ``family.json`` file (:func:`write_family`)."""
+        return cls.from_json(read_json(file, "family file"))
 
     def _budget_text(self) -> str:
         budgets = [member.budget for member in self.members]

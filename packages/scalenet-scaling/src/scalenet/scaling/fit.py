@@ -26,6 +26,7 @@ from scalenet.scaling.functions import (
     get_function,
 )
 from scalenet.space import Scaling
+from scalenet.space.fields import require_int, require_list, require_number, require_object
 
 __all__ = [
     "DEFAULT_FUNCTION",
@@ -105,6 +106,49 @@ class DimensionFit:
             "active_bounds": list(self.active),
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DimensionFit:
+        """Read :meth:`to_json`'s form back (``rmse`` and ``formula`` are recomputed).
+
+        Raises:
+            ValueError: A key is missing or has the wrong type, the function is unknown, or its
+                parameters are not the function's (the message names the field).
+        """
+        data = require_object(data, "dimension fit")
+        where = f"fit of {data.get('dimension', '?')}"
+        try:
+            function = get_function(str(data["function"]))
+            params = require_object(data["params"], f"{where}: params")
+            if sorted(params) != sorted(function.param_names):
+                raise ValueError(
+                    f"{where}: params {sorted(params)} are not {function.name}'s "
+                    f"{list(function.param_names)}"
+                )
+            return cls(
+                dimension=str(data["dimension"]),
+                function=function.name,
+                params=tuple(
+                    require_number(params[n], f"{where}: {n}") for n in function.param_names
+                ),
+                stages=tuple(
+                    require_int(j, f"{where}: stage")
+                    for j in require_list(data["stages"], f"{where}: stages")
+                ),
+                values=tuple(
+                    require_number(v, f"{where}: value")
+                    for v in require_list(data["values"], f"{where}: values")
+                ),
+                residuals=tuple(
+                    require_number(v, f"{where}: residual")
+                    for v in require_list(data["residuals"], f"{where}: residuals")
+                ),
+                active=tuple(
+                    str(a) for a in require_list(data["active_bounds"], f"{where}: active_bounds")
+                ),
+            )
+        except KeyError as error:
+            raise ValueError(f"{where}: missing key {error}") from None
+
 
 @dataclass(frozen=True)
 class StrategyFit:
@@ -145,6 +189,16 @@ class StrategyFit:
             "rmse": self.rmse,
             **{fit.dimension: fit.to_json() for fit in self.dimensions},
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StrategyFit:
+        """Read :meth:`to_json`'s form back (``family.json``'s ``fit``, ``fit.json``'s fits)."""
+        data = require_object(data, "strategy fit")
+        try:
+            dims = [DimensionFit.from_json(data[dim]) for dim in DIMENSIONS]
+            return cls(str(data["function"]), *dims)
+        except KeyError as error:
+            raise ValueError(f"strategy fit: missing key {error}") from None
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scalenet.space import BaseArch, Cost, Path, Scaling, SearchSpace, count
+from scalenet.space.fields import require_int, require_object
 from scalenet.space.rules import scale_ceil
 
 __all__ = [
@@ -122,6 +123,26 @@ class Projection:
             "rel_error_before": self.rel_error_before,
             "rel_error": self.rel_error,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Projection:
+        """Read :meth:`to_json`'s form back (the relative errors are recomputed)."""
+        data = require_object(data, "projection")
+        try:
+            return cls(
+                mode=str(data["mode"]),
+                target_flops=require_int(data["target_flops"], "projection: target_flops"),
+                before=Scaling.from_json(data["before"]),
+                after=Scaling.from_json(data["after"]),
+                flops_before=require_int(data["flops_before"], "projection: flops_before"),
+                cost_after=Cost(
+                    require_int(data["flops_after"], "projection: flops_after"),
+                    require_int(data["params_after"], "projection: params_after"),
+                    require_int(data["resolution_after"], "projection: resolution_after"),
+                ),
+            )
+        except KeyError as error:
+            raise ValueError(f"projection: missing key {error}") from None
 
 
 def solve_monotone(
