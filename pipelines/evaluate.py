@@ -77,10 +77,6 @@ def evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
     params = load_params(args.params, "evaluate")
     retrain = load_params(args.params, "retrain")
     stages = retrain["stages"]
-    if not stages or not all(isinstance(j, int) and j >= 0 for j in stages):
-        fail(f"retrain.stages must be a non-empty list of scaling stages >= 0, got {stages!r}")
-    if params["batch_size"] < 1 or params["latency_repeats"] < 1:
-        fail("evaluate.batch_size and evaluate.latency_repeats must be >= 1")
     retrained = FilePath(args.retrained)
     wanted = [(family, j) for family in FAMILIES for j in sorted(set(stages))]
     missing = [

@@ -16,8 +16,6 @@ from pathlib import Path
 from _common import fail, load_params, stage_cost, write_json
 
 from scalenet.scaling import (
-    FUNCTION_NAMES,
-    PROJECT_MODES,
     build_family,
     compare_functions,
     load_strategies,
@@ -35,10 +33,6 @@ def main() -> None:
     parser.add_argument("--out", default="outputs/family")
     args = parser.parse_args()
     params = load_params(args.params, "generalize")
-    if params["function"] not in FUNCTION_NAMES:
-        fail(f"generalize.function {params['function']!r} not in {{{', '.join(FUNCTION_NAMES)}}}")
-    if params["project"] not in PROJECT_MODES:
-        fail(f"generalize.project {params['project']!r} not in {{{', '.join(PROJECT_MODES)}}}")
     try:
         space = load_space(params["space"])
         searched = load_strategies(args.search)

@@ -27,8 +27,6 @@ from scalenet.data import (
     read_class_list,
 )
 
-DATASETS = ("fmnist", "imagefolder")
-
 
 def _classes(value: str | list[str] | None) -> list[str] | None:
     """prepare.classes: None (all), a shipped class list name or file, or a list of names."""
@@ -47,8 +45,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("data/prepared"))
     args = parser.parse_args()
     section = load_params(args.params, "prepare")
-    if section["dataset"] not in DATASETS:
-        fail(f"prepare.dataset {section['dataset']!r} not in {{{', '.join(DATASETS)}}}")
     options = {
         "image_format": section["image_format"],
         "max_side": section["max_side"],

@@ -84,9 +84,6 @@ def retrain(
     same section with its own length, subset and seed).
     """
     params = load_params(args.params, "retrain") if params is None else dict(params)
-    stages = params["stages"]
-    if not stages or not all(isinstance(j, int) and not isinstance(j, bool) for j in stages):
-        fail(f"retrain.stages must be a non-empty list of scaling stages, got {stages!r}")
     if not member.is_file():
         fail(f"{member} does not exist (run the generalize and baselines stages)")
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
