@@ -360,14 +360,8 @@ class SupernetTrainer:
             NonFiniteError: The loss or the gradient norm became NaN/inf.
         """
         config = self.config
-        loop_config = LoopConfig(
-            total=config.iterations,
-            checkpoint_every=config.checkpoint_every,
-            log_every=config.log_every,
-            seed=config.seed,
-            progress=config.progress,
-            desc="supernet",
-            kill_env=KILL_ENV,
+        loop_config = LoopConfig.of(
+            config, total=config.iterations, desc="supernet", kill_env=KILL_ENV
         )
         result = self.loop.run(
             loop_config,

@@ -151,6 +151,23 @@ class LoopConfig:
     desc: str = "train"
     kill_env: str | None = None
 
+    @classmethod
+    def of(cls, config: Any, *, total: int, desc: str, kill_env: str | None) -> LoopConfig:
+        """The loop settings of a trainer's config, for ``total`` iterations.
+
+        ``config`` is a trainer's config with ``checkpoint_every``, ``log_every``, ``seed`` and
+        ``progress`` (:class:`~scalenet.supernet.trainer.TrainConfig`, ``RetrainConfig``).
+        """
+        return cls(
+            total=total,
+            checkpoint_every=config.checkpoint_every,
+            log_every=config.log_every,
+            seed=config.seed,
+            progress=config.progress,
+            desc=desc,
+            kill_env=kill_env,
+        )
+
     def __post_init__(self) -> None:
         if self.total < 1:
             raise ValueError(f"total must be >= 1, got {self.total}")

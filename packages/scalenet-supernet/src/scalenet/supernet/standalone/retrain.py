@@ -417,14 +417,8 @@ class Retrainer:
             NonFiniteError: The loss or the gradient norm became NaN/inf.
         """
         config = self.config
-        loop_config = LoopConfig(
-            total=self.iterations,
-            checkpoint_every=config.checkpoint_every,
-            log_every=config.log_every,
-            seed=config.seed,
-            progress=config.progress,
-            desc="retrain",
-            kill_env=KILL_ENV,
+        loop_config = LoopConfig.of(
+            config, total=self.iterations, desc="retrain", kill_env=KILL_ENV
         )
         result = self.loop.run(
             loop_config,
