@@ -6,16 +6,18 @@ Needs matplotlib (``pip install scalenet-sampling[plot]``); it is imported only 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path as FilePath
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from scalenet.sampling.simulate import SimulationStats
 from scalenet.space import Budgets
 from scalenet.space.files import atomic_write
 
-__all__ = ["FIGURE_SIZE_PX", "plot_distribution", "require_matplotlib"]
+__all__ = ["FIGURE_SIZE_PX", "draw_histograms", "plot_distribution", "require_matplotlib"]
 
 _FIGURE_INCHES = (9.0, 5.4)
 _DPI = 120
@@ -34,6 +36,58 @@ def require_matplotlib() -> None:
         raise ValueError(
             "matplotlib is needed for the PNG: pip install 'scalenet-sampling[plot]'"
         ) from None
+
+
+def draw_histograms(
+    axes: Any,
+    edges: Sequence[float] | npt.NDArray[np.float64],
+    counts: Mapping[str, Sequence[float] | npt.NDArray[Any]],
+    windows: Sequence[tuple[float, float]],
+    *,
+    paths: Mapping[str, int] | None = None,
+    stage_counts: Mapping[str, Sequence[Sequence[float]]] | None = None,
+) -> None:
+    """Draw the samplers' FLOPs histograms on ``axes`` (log x), the budgets f_j +- tol_j shaded.
+
+    The picture of :func:`plot_distribution`, for a figure of the caller's (the report draws it
+    beside the share of paths per budget window).
+
+    Args:
+        axes: A matplotlib ``Axes``.
+        edges: Bin edges (FLOPs, equal in log FLOPs).
+        counts: Paths per bin, per sampler (``hss`` filled, the others as lines).
+        windows: ``(f_j, tol_j)`` per scaling stage: a dashed line, a shaded window, a label.
+        paths: Paths per sampler (the shares' denominator, shown in the legend); None: each
+            sampler's total count, not shown.
+        stage_counts: Per sampler, paths per bin of each scaling stage, drawn as thin dotted
+            lines (HSS's single-modal components of Fig. 1).
+    """
+    for name, row in counts.items():
+        colour = _COLOURS.get(name)
+        total = paths[name] if paths is not None else float(np.sum(row)) or 1.0
+        share = np.asarray(row, dtype=float) / total
+        label = _LABELS.get(name, name) + (f" ({paths[name]:,} paths)" if paths is not None else "")
+        axes.stairs(
+            share, edges, fill=name == "hss", alpha=0.35 if name == "hss" else 1.0,
+            color=colour, linewidth=1.8, label=label,
+        )  # fmt: skip
+        for j, stage_row in enumerate((stage_counts or {}).get(name, ())):
+            axes.stairs(
+                np.asarray(stage_row, dtype=float) / total, edges, color=colour,
+                linewidth=0.8, linestyle=":", label="HSS per scaling stage" if j == 0 else None,
+            )  # fmt: skip
+    top = axes.get_ylim()[1]
+    for j, (budget, tolerance) in enumerate(windows):
+        axes.axvspan(budget - tolerance, budget + tolerance, color="0.85", zorder=0)
+        axes.axvline(budget, color="black", linestyle="--", linewidth=1.0, zorder=1)
+        axes.text(budget, top * 0.98, f" f{j}", va="top", ha="left", fontsize=9)
+    axes.set_xscale("log")
+    # The shared edges span f_0 / 8 .. f_M * 8; show only the populated part (and every budget).
+    populated = np.flatnonzero(np.sum([np.asarray(row) for row in counts.values()], axis=0))
+    if populated.size and windows:
+        low = min(edges[populated[0]], windows[0][0] / 1.5)
+        high = max(edges[populated[-1] + 1], windows[-1][0] * 1.5)
+        axes.set_xlim(low, high)
 
 
 def plot_distribution(
@@ -67,32 +121,16 @@ def plot_distribution(
         raise ValueError("results: nothing to plot")
     figure, axes = plt.subplots(figsize=_FIGURE_INCHES, dpi=_DPI, layout="constrained")
     edges = np.asarray(next(iter(results.values())).bin_edges)
-    for name, stats in results.items():
-        colour = _COLOURS.get(name)
-        share = np.asarray(stats.counts, dtype=float) / stats.paths
-        axes.stairs(
-            share, edges, fill=name == "hss", alpha=0.35 if name == "hss" else 1.0,
-            color=colour, linewidth=1.8, label=f"{_LABELS.get(name, name)} ({stats.paths:,} paths)",
-        )  # fmt: skip
-        if per_stage and name == "hss":
-            for j, row in enumerate(stats.stage_counts):
-                axes.stairs(
-                    np.asarray(row, dtype=float) / stats.paths, edges, color=colour,
-                    linewidth=0.8, linestyle=":", label="HSS per scaling stage" if j == 0 else None,
-                )  # fmt: skip
-    top = axes.get_ylim()[1]
-    for j, budget in enumerate(budgets.values):
-        tolerance = budgets.tolerance_at(j)
-        axes.axvspan(budget - tolerance, budget + tolerance, color="0.85", zorder=0)
-        axes.axvline(budget, color="black", linestyle="--", linewidth=1.0, zorder=1)
-        axes.text(budget, top * 0.98, f" f{j}", va="top", ha="left", fontsize=9)
-    axes.set_xscale("log")
-    # The shared edges span f_0 / 8 .. f_M * 8; show only the populated part (and every budget).
-    populated = np.flatnonzero(np.sum([stats.counts for stats in results.values()], axis=0))
-    if populated.size:
-        low = min(edges[populated[0]], budgets.values[0] / 1.5)
-        high = max(edges[populated[-1] + 1], budgets.values[-1] * 1.5)
-        axes.set_xlim(low, high)
+    draw_histograms(
+        axes,
+        edges,
+        {name: stats.counts for name, stats in results.items()},
+        [(budget, budgets.tolerance_at(j)) for j, budget in enumerate(budgets.values)],
+        paths={name: stats.paths for name, stats in results.items()},
+        stage_counts={"hss": results["hss"].stage_counts}
+        if per_stage and "hss" in results
+        else None,
+    )
     axes.set_xlabel("FLOPs (multiply-accumulates, log scale)")
     axes.set_ylabel("share of paths per bin")
     axes.set_title(title or "Sampling distribution: HSS vs uniform (supplementary Fig. 1)")
