@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path as FilePath
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +17,62 @@ from scalenet.scaling.fit import DIMENSIONS, StrategyFit
 from scalenet.space import Scaling
 from scalenet.space.files import atomic_write
 
-__all__ = ["plot_fit"]
+__all__ = ["draw_dimension", "plot_fit"]
+
+
+def draw_dimension(
+    axis: Any,
+    dimension: str,
+    *,
+    curves: Sequence[tuple[str, Any, Any]] = (),
+    searched: Sequence[tuple[int, float]] = (),
+    before_projection: Sequence[tuple[int, float]] = (),
+    projected: Sequence[tuple[int, float]] = (),
+    reference: Sequence[tuple[int, float]] = (),
+    reference_label: str = "reference",
+    last_searched: int,
+) -> None:
+    """Draw one dimension's coefficient against the scaling stage j on ``axis``.
+
+    The panel of :func:`plot_fit`, for a figure of the caller's (the report's). Empty point
+    lists are left out.
+
+    Args:
+        axis: A matplotlib ``Axes``.
+        dimension: ``depth``, ``width`` or ``resolution`` (the title and the y label).
+        curves: ``(label, j grid, f(j))`` of each fitted function.
+        searched: ``(j, value)`` of the base model and the searched stages (black dots).
+        before_projection: ``(j, value)`` of generalized members before projection (hollow).
+        projected: ``(j, value)`` of generalized members after projection (crosses).
+        reference: Extra ``(j, value)`` points to compare with (hollow squares).
+        reference_label: Legend label of ``reference``.
+        last_searched: M: a dotted line after the last searched stage.
+    """
+    for label, xs, ys in curves:
+        axis.plot(xs, ys, label=label, linewidth=1.4)
+    if searched:
+        xs, ys = zip(*searched, strict=True)
+        axis.plot(xs, ys, "o", color="black", label="searched", zorder=5)
+    if before_projection:
+        xs, ys = zip(*before_projection, strict=True)
+        axis.plot(
+            xs, ys, "o", mfc="none", color="tab:blue", markersize=8, mew=2,
+            label="fit (before projection)", zorder=5,
+        )  # fmt: skip
+    if projected:
+        xs, ys = zip(*projected, strict=True)
+        axis.plot(xs, ys, "x", color="crimson", markersize=9, mew=2, label="projected", zorder=6)
+    if reference:
+        xs, ys = zip(*reference, strict=True)
+        axis.plot(
+            xs, ys, "s", mfc="none", color="tab:gray", markersize=9, label=reference_label,
+            zorder=4,
+        )  # fmt: skip
+    axis.axvline(last_searched + 0.5, color="gray", linestyle=":", linewidth=1)
+    axis.set_xlabel("scaling stage j")
+    axis.set_ylabel(dimension)
+    axis.set_title(dimension)
+    axis.grid(alpha=0.3)
 
 
 def plot_fit(
@@ -59,35 +115,23 @@ def plot_fit(
     searched_j = np.arange(0, len(strategies) + 1)
     for axis, dim in zip(axes, DIMENSIONS, strict=True):
         index = DIMENSIONS.index(dim)
-        for fit in fits:
-            dim_fit = fit.dimensions[index]
-            axis.plot(grid, dim_fit.predict(grid), label=fit.function, linewidth=1.4)
-        searched = [1.0] + [getattr(s, dim) for s in strategies]
-        axis.plot(searched_j, searched, "o", color="black", label="searched", zorder=5)
-        if family is not None:
-            gen = [(m.stage, getattr(m.path.scaling, dim)) for m in family.members if m.projection]
-            if gen:
-                xs, ys = zip(*gen, strict=True)
-                axis.plot(
-                    xs, ys, "x", color="crimson", markersize=9, mew=2, label="projected", zorder=6
-                )
-        if reference:
-            xs, ys = zip(*((j, getattr(s, dim)) for j, s in reference), strict=True)
-            axis.plot(
-                xs,
-                ys,
-                "s",
-                mfc="none",
-                color="tab:gray",
-                markersize=9,
-                label=reference_label,
-                zorder=4,
-            )
-        axis.axvline(len(strategies) + 0.5, color="gray", linestyle=":", linewidth=1)
-        axis.set_xlabel("scaling stage j")
-        axis.set_ylabel(dim)
-        axis.set_title(dim)
-        axis.grid(alpha=0.3)
+        projected = (
+            [(m.stage, getattr(m.path.scaling, dim)) for m in family.members if m.projection]
+            if family is not None
+            else []
+        )
+        draw_dimension(
+            axis,
+            dim,
+            curves=[(fit.function, grid, fit.dimensions[index].predict(grid)) for fit in fits],
+            searched=list(
+                zip(searched_j, [1.0] + [getattr(s, dim) for s in strategies], strict=True)
+            ),
+            projected=projected,
+            reference=[(j, getattr(s, dim)) for j, s in reference],
+            reference_label=reference_label,
+            last_searched=len(strategies),
+        )
     axes[0].legend(fontsize=8)
     if title:
         figure.suptitle(title)
