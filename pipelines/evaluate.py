@@ -30,7 +30,7 @@ import torch
 from _common import CostRecord, fail, load_params, stage_cost, write_json
 from _supernet import default_device, eval_batches, held_out_split, split_size, subset_indices
 
-from scalenet.space.files import read_jsonl
+from scalenet.space.files import read_jsonl, write_text
 from scalenet.space.progress import progress_bar
 from scalenet.supernet.standalone.retrain import evaluate_model
 from scalenet.supernet.standalone.static import StaticNet, load_static
@@ -173,9 +173,7 @@ def evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
     writer.writerow(CSV_COLUMNS)
     for name, record in models.items():
         writer.writerow([name, *(record[column] for column in CSV_COLUMNS[1:])])
-    temp = out / "models.csv.tmp"
-    temp.write_text(buffer.getvalue(), encoding="utf-8")
-    temp.replace(out / "models.csv")
+    write_text(out / "models.csv", buffer.getvalue())
     for family in FAMILIES:
         row = ", ".join(
             f"S{record['stage']} {100 * record['top1']:.1f}%"

@@ -29,6 +29,7 @@ from typing import Any, TypedDict
 import numpy as np
 from _common import fail, load_params, stage_cost, write_json
 
+from scalenet.search.plot import plot_ranking
 from scalenet.search.ranking import (
     COEFFICIENTS,
     bootstrap_interval,
@@ -36,7 +37,7 @@ from scalenet.search.ranking import (
     kendall_tau_b,
     ranking_coefficients,
 )
-from scalenet.space.files import read_jsonl
+from scalenet.space.files import read_jsonl, write_text
 
 RESAMPLES = 2000
 LEVEL = 0.95
@@ -89,32 +90,7 @@ def write_rows(
     writer.writerow(["path", "flops", "accuracy"])
     for path, path_flops, top1 in zip(paths, flops, accuracy, strict=True):
         writer.writerow([path, int(path_flops), f"{top1:.4f}"])
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_suffix(target.suffix + ".tmp")
-    temp.write_text(buffer.getvalue(), encoding="utf-8")
-    temp.replace(target)
-
-
-def scatter(data: dict[str, tuple[list[float], list[float]]], target: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("rank: matplotlib not installed, no scatter plot")
-        return False
-    figure, axes = plt.subplots(1, len(data), figsize=(5 * len(data), 4), squeeze=False)
-    for axis, (sampler, (flops, accuracy)) in zip(axes[0], data.items(), strict=True):
-        axis.scatter([f / 1e6 for f in flops], accuracy, s=4, alpha=0.5)
-        axis.set_title(sampler)
-        axis.set_xlabel("MFLOPs")
-        axis.set_ylabel("accuracy")
-    figure.tight_layout()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(target, dpi=120)
-    plt.close(figure)
-    return True
+    write_text(target, buffer.getvalue())
 
 
 def intervals(
@@ -235,7 +211,10 @@ def main() -> None:
             rows, read_rows(Path(args.standalone)), params["seed"]
         )
     write_json(out / "intervals.json", result)
-    scatter(data, out / "scatter.png")
+    try:
+        plot_ranking(data, out / "scatter.png")
+    except ValueError as error:  # matplotlib is not installed
+        print(f"rank: {error}; no scatter plot")
 
 
 if __name__ == "__main__":
