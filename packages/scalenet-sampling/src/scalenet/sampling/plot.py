@@ -17,14 +17,22 @@ from scalenet.sampling.simulate import SimulationStats
 from scalenet.space import Budgets
 from scalenet.space.files import atomic_write
 
-__all__ = ["FIGURE_SIZE_PX", "draw_histograms", "plot_distribution", "require_matplotlib"]
+__all__ = [
+    "FIGURE_SIZE_PX",
+    "SAMPLER_COLOURS",
+    "draw_histograms",
+    "plot_distribution",
+    "require_matplotlib",
+]
 
 _FIGURE_INCHES = (9.0, 5.4)
 _DPI = 120
 #: (width, height) of the PNG in pixels.
 FIGURE_SIZE_PX = (round(_FIGURE_INCHES[0] * _DPI), round(_FIGURE_INCHES[1] * _DPI))
 
-_COLOURS = {"hss": "tab:blue", "uniform": "tab:orange"}
+#: The colour of each sampler in every figure (the report's too).
+SAMPLER_COLOURS = {"hss": "tab:blue", "uniform": "tab:orange"}
+_COLOURS = SAMPLER_COLOURS
 _LABELS = {"hss": "HSS (hierarchical)", "uniform": "uniform"}
 
 
