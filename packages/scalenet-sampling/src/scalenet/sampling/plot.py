@@ -54,6 +54,7 @@ def draw_histograms(
     *,
     paths: Mapping[str, int] | None = None,
     stage_counts: Mapping[str, Sequence[Sequence[float]]] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> None:
     """Draw the samplers' FLOPs histograms on ``axes`` (log x), the budgets f_j +- tol_j shaded.
 
@@ -69,12 +70,14 @@ def draw_histograms(
             sampler's total count, not shown.
         stage_counts: Per sampler, paths per bin of each scaling stage, drawn as thin dotted
             lines (HSS's single-modal components of Fig. 1).
+        labels: The samplers' legend names (default: ``HSS (hierarchical)``, ``uniform``).
     """
     for name, row in counts.items():
         colour = _COLOURS.get(name)
         total = paths[name] if paths is not None else float(np.sum(row)) or 1.0
         share = np.asarray(row, dtype=float) / total
-        label = _LABELS.get(name, name) + (f" ({paths[name]:,} paths)" if paths is not None else "")
+        label = (labels or _LABELS).get(name, name)
+        label += f" ({paths[name]:,} paths)" if paths is not None else ""
         axes.stairs(
             share, edges, fill=name == "hss", alpha=0.35 if name == "hss" else 1.0,
             color=colour, linewidth=1.8, label=label,
