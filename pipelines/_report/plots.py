@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -19,9 +18,10 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from _report.model import FAMILY_NAMES, SAMPLER_NAMES  # the one label table
+from scalenet.sampling.plot import SAMPLER_COLOURS, draw_histograms
+from scalenet.scaling.plot import draw_dimension
 from scalenet.space.files import atomic_write
 
-SAMPLER_COLOURS = {"hss": "tab:orange", "uniform": "tab:blue"}
 FAMILY_COLOURS = {"scalenet": "tab:red", "compound": "tab:blue", "random": "tab:gray"}
 _OTHER_COLOURS = ("tab:green", "tab:purple", "tab:brown", "tab:olive", "tab:cyan", "tab:pink")
 
@@ -66,38 +66,9 @@ def plot_sampling(
     figure = Figure(figsize=(6.5 * panels, 4.2), layout="constrained")
     axes = figure.subplots(1, panels, squeeze=False)[0]
     left = axes[0]
-    populated: list[int] = []
-    for name in sorted(counts):
-        row = [float(value) for value in counts[name]]
-        total = sum(row) or 1.0
-        share = [value / total for value in row]
-        populated += [index for index, value in enumerate(row) if value > 0]
-        left.stairs(
-            share,
-            edges,
-            color=SAMPLER_COLOURS.get(name),
-            fill=name == "hss",
-            alpha=0.35 if name == "hss" else 1.0,
-            linewidth=1.6,
-            label=SAMPLER_NAMES.get(name, name),
-        )
-    for j, (budget, tolerance) in enumerate(budgets):
-        left.axvspan(budget - tolerance, budget + tolerance, color="0.88", zorder=0)
-        left.axvline(budget, color="black", linestyle="--", linewidth=0.9)
-        left.annotate(
-            f"f{j}",
-            (budget, 1.0),
-            xycoords=("data", "axes fraction"),
-            xytext=(3, -3),
-            textcoords="offset points",
-            va="top",
-            fontsize=8,
-        )
-    left.set_xscale("log")
-    if populated and budgets:
-        low = min(edges[min(populated)], budgets[0][0] / 1.5)
-        high = max(edges[max(populated) + 1], budgets[-1][0] * 1.5)
-        left.set_xlim(low, high)
+    draw_histograms(
+        left, edges, {name: counts[name] for name in sorted(counts)}, budgets, labels=SAMPLER_NAMES
+    )
     if budgets:  # ticks at the budgets, in MFLOPs: log ticks like 3x10^6 crowd each other
         left.set_xticks([budget for budget, _ in budgets], [f"{b / 1e6:g}" for b, _ in budgets])
         left.xaxis.set_minor_formatter(NullFormatter())
@@ -248,43 +219,17 @@ def plot_fit(
     axes = figure.subplots(1, len(dimensions), squeeze=False)[0]
     for axis, dim in zip(axes, dimensions, strict=True):
         grid, values = curves[dim]
-        axis.plot(grid, values, color="tab:blue", linewidth=1.4, label=label)
-        _points(axis, searched.get(dim, ()), "o", "black", "searched")
-        _points(axis, fitted.get(dim, ()), "o", "tab:blue", "fit (before projection)", hollow=True)
-        _points(axis, projected.get(dim, ()), "x", "crimson", "generalized (projected)")
-        axis.axvline(last_searched + 0.5, color="gray", linestyle=":", linewidth=1)
-        axis.set_xlabel("scaling stage j")
-        axis.set_title(dim)
-        axis.grid(alpha=0.3)
+        draw_dimension(
+            axis,
+            dim,
+            curves=[(label, grid, values)],
+            searched=searched.get(dim, ()),
+            before_projection=fitted.get(dim, ()),
+            projected=projected.get(dim, ()),
+            last_searched=last_searched,
+        )
     axes[0].legend(fontsize=8)
     return save(figure, target)
-
-
-def _points(
-    axis: Any,
-    points: Sequence[tuple[int, float]],
-    marker: str,
-    colour: str,
-    label: str,
-    *,
-    hollow: bool = False,
-) -> None:
-    if not points:
-        return
-    xs = [j for j, _ in points]
-    ys = [value for _, value in points]
-    axis.plot(
-        xs,
-        ys,
-        marker,
-        color=colour,
-        mfc="none" if hollow else colour,
-        markersize=8,
-        mew=2,
-        linestyle="none",
-        label=label,
-        zorder=5,
-    )
 
 
 def plot_accuracy(
