@@ -11,24 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from scalenet.data import (
-    LOADERS,
-    DataError,
-    ShuffledBatches,
-    held_out_split,
-    manifest_digest,
-    open_split,
-    prepare_idx,
-    read_split,
-    split_size,
-    subset_indices,
-)
+import scalenet.data as sd
+from scalenet.data import DataError, open_split, prepare_idx
 
-pytestmark = [
-    pytest.mark.ffcv,
-    pytest.mark.timeout(120, method="thread"),
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
-]
+# FFCV writes the folder (its writer gets a watchdog); numba's finalizers warn at exit.
+pytestmark = [pytest.mark.ffcv, pytest.mark.timeout(120, method="thread")]
+pytestmark.append(pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"))
 
 
 @pytest.fixture
@@ -41,16 +29,16 @@ def prepared(idx_folder: Path, tmp_path: Path) -> Path:
 
 
 def test_manifest_facts(prepared: Path) -> None:
-    assert split_size(prepared, "train") == 51 and split_size(prepared, "minival") == 9
-    assert split_size(prepared, "test") == 20 and held_out_split(prepared) == "test"
-    digest = manifest_digest(prepared)
-    assert len(digest) == 64 and digest == manifest_digest(prepared)
+    assert sd.split_size(prepared, "train") == 51 and sd.split_size(prepared, "minival") == 9
+    assert sd.split_size(prepared, "test") == 20 and sd.held_out_split(prepared) == "test"
+    digest = sd.manifest_digest(prepared)
+    assert len(digest) == 64 and digest == sd.manifest_digest(prepared)
     with pytest.raises(DataError, match=r"has no val split \(splits: minival, test, train\)"):
-        split_size(prepared, "val")
+        sd.split_size(prepared, "val")
 
 
 def test_read_split_keeps_grey_images_as_one_channel(prepared: Path) -> None:
-    images = read_split(prepared, "test")
+    images = sd.read_split(prepared, "test")
     assert images.images.shape == (20, 12, 10) and images.images.dtype == np.uint8
     # the pixel the generator set to 100 * label survives the round trip
     assert np.array_equal(images.images[:, 0, 0], 100 * images.labels)
@@ -61,14 +49,14 @@ def test_memory_eval_batches_are_the_split_in_file_order(prepared: Path) -> None
     assert [len(labels) for _, labels in batches] == [8, 8, 4]
     images, labels = batches[0]
     assert images.shape == (8, 3, 12, 10) and images.dtype == torch.float32
-    assert torch.equal(labels, torch.from_numpy(read_split(prepared, "test").labels[:8]))
+    assert torch.equal(labels, torch.from_numpy(sd.read_split(prepared, "test").labels[:8]))
     subset = list(open_split(prepared, "test", batch_size=8, indices=[3, 5]))
     assert torch.equal(subset[0][1], labels[[3, 5]])
 
 
 def test_memory_train_batches_are_resumable_and_sharded(prepared: Path) -> None:
     train = open_split(prepared, "train", batch_size=5, train=True, seed=2)
-    assert isinstance(train, ShuffledBatches) and len(train) == 10
+    assert isinstance(train, sd.ShuffledBatches) and len(train) == 10
     again = open_split(prepared, "train", batch_size=5, train=True, seed=2)
     assert all(
         torch.equal(a[1], b[1]) for a, b in zip(train, again, strict=True)
@@ -98,9 +86,9 @@ def test_ffcv_loader_streams_the_same_images(prepared: Path) -> None:
          "the ffcv loader needs a resolution"),
         (lambda f: open_split(f, "val", batch_size=4),
          r"val\.beton does not exist \(run the prepare stage"),
-        (lambda f: manifest_digest(f / "nowhere"),
+        (lambda f: sd.manifest_digest(f / "nowhere"),
          r"nowhere/manifest\.json does not exist \(run the prepare stage"),
-        (lambda f: held_out_split(f / "nowhere"), "has neither test.beton nor val.beton"),
+        (lambda f: sd.held_out_split(f / "nowhere"), "has neither test.beton nor val.beton"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_data_error(prepared: Path, call: object, message: str) -> None:
@@ -109,8 +97,8 @@ def test_bad_input_is_one_data_error(prepared: Path, call: object, message: str)
 
 
 def test_subset_indices() -> None:
-    assert subset_indices(10, None, 0) is None and subset_indices(10, 10, 0) is None
-    chosen = subset_indices(100, 7, seed=4)
+    assert sd.subset_indices(10, None, 0) is None and sd.subset_indices(10, 10, 0) is None
+    chosen = sd.subset_indices(100, 7, seed=4)
     assert chosen == sorted(chosen or []) and len(set(chosen or [])) == 7
-    assert chosen == subset_indices(100, 7, seed=4) != subset_indices(100, 7, seed=5)
-    assert LOADERS == ("memory", "ffcv")
+    assert chosen == sd.subset_indices(100, 7, seed=4) != sd.subset_indices(100, 7, seed=5)
+    assert sd.LOADERS == ("memory", "ffcv")

@@ -177,29 +177,25 @@ def test_stage_code_deps_match_its_imports(name: str) -> None:
         pytest.fail(message, pytrace=False)
 
 
-def write(file: Path, text: str) -> None:
-    file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text(text)
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    """Write each ``relative path: text`` under ``root``."""
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
 
 
 def test_resolver_follows_lazy_imports_through_helpers_and_packages(tmp_path: Path) -> None:
     # stage -> _helper (top level) -> scalenet.beta (inside a function) -> scalenet.alpha (lazy,
     # in a module the stage never names); gamma is installed but nobody imports it.
-    write(
-        tmp_path / "pipelines/stage.py", "import os\nimport numpy as np\nfrom _helper import run\n"
-    )
-    write(
-        tmp_path / "pipelines/_helper.py",
-        "def run():\n    from scalenet.beta.core import go\n    go()\n",
-    )
-    write(tmp_path / "pipelines/_unused.py", "import scalenet.gamma\n")
-    write(tmp_path / "packages/scalenet-beta/src/scalenet/beta/core.py", "def go():\n    pass\n")
-    write(
-        tmp_path / "packages/scalenet-beta/src/scalenet/beta/cli.py",
-        "def main():\n    from scalenet import alpha\n",
-    )
-    write(tmp_path / "packages/scalenet-alpha/src/scalenet/alpha/__init__.py", "from . import x\n")
-    write(tmp_path / "packages/scalenet-gamma/src/scalenet/gamma/__init__.py", "")
+    write_tree(tmp_path, {
+        "pipelines/stage.py": "import os\nimport numpy as np\nfrom _helper import run\n",
+        "pipelines/_helper.py": "def run():\n    from scalenet.beta.core import go\n    go()\n",
+        "pipelines/_unused.py": "import scalenet.gamma\n",
+        "packages/scalenet-beta/src/scalenet/beta/core.py": "def go():\n    pass\n",
+        "packages/scalenet-beta/src/scalenet/beta/cli.py": "def main():\n    from scalenet import alpha\n",
+        "packages/scalenet-alpha/src/scalenet/alpha/__init__.py": "from . import x\n",
+        "packages/scalenet-gamma/src/scalenet/gamma/__init__.py": "",
+    })  # fmt: skip
     assert code_deps("pipelines/stage.py", tmp_path) == {
         "pipelines/stage.py",
         "pipelines/_helper.py",
@@ -211,13 +207,15 @@ def test_resolver_follows_lazy_imports_through_helpers_and_packages(tmp_path: Pa
 def test_a_local_package_is_one_folder_entry_and_its_imports_count(tmp_path: Path) -> None:
     # stage -> _parts.section (a local package) -> _parts.fmt -> scalenet.beta; _parts.unused is
     # in the folder (tracked with it) but its imports do not run.
-    write(tmp_path / "pipelines/stage.py", "from _parts.section import draw\n")
-    write(tmp_path / "pipelines/_parts/__init__.py", "")
-    write(tmp_path / "pipelines/_parts/section.py", "from _parts.fmt import cell\n")
-    write(tmp_path / "pipelines/_parts/fmt.py", "import scalenet.beta\n")
-    write(tmp_path / "pipelines/_parts/unused.py", "import scalenet.gamma\n")
-    write(tmp_path / "packages/scalenet-beta/src/scalenet/beta/__init__.py", "")
-    write(tmp_path / "packages/scalenet-gamma/src/scalenet/gamma/__init__.py", "")
+    write_tree(tmp_path, {
+        "pipelines/stage.py": "from _parts.section import draw\n",
+        "pipelines/_parts/__init__.py": "",
+        "pipelines/_parts/section.py": "from _parts.fmt import cell\n",
+        "pipelines/_parts/fmt.py": "import scalenet.beta\n",
+        "pipelines/_parts/unused.py": "import scalenet.gamma\n",
+        "packages/scalenet-beta/src/scalenet/beta/__init__.py": "",
+        "packages/scalenet-gamma/src/scalenet/gamma/__init__.py": "",
+    })  # fmt: skip
     assert code_deps("pipelines/stage.py", tmp_path) == {
         "pipelines/stage.py",
         "pipelines/_parts",
@@ -226,9 +224,10 @@ def test_a_local_package_is_one_folder_entry_and_its_imports_count(tmp_path: Pat
 
 
 def test_stage_definitions_and_the_mismatch_message(tmp_path: Path) -> None:
-    write(
-        tmp_path / "dvc.yaml",
-        """\
+    write_tree(
+        tmp_path,
+        {
+            "dvc.yaml": """\
 stages:
   train:
     foreach: [a, b]
@@ -240,7 +239,8 @@ stages:
         - packages/scalenet-beta/src/
         - data/prepared
         - outputs/${item}.json
-""",
+"""
+        },
     )
     body = stage_bodies(tmp_path / "dvc.yaml")["train"]
     assert stage_script("train", body) == "pipelines/train.py"
