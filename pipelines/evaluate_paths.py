@@ -14,9 +14,9 @@ from pathlib import Path as FilePath
 import numpy as np
 from _common import load_params, stage_cost
 from _supernet import cpu_runtime, load_evaluator
-from rank import write_rows
 
 from scalenet.sampling import make_sampler
+from scalenet.search.scored import ScoredPaths
 from scalenet.space import Path, count_batch, load_space
 from scalenet.space.progress import progress_bar
 from scalenet.supernet.engine import distributed_map, init_distributed
@@ -59,7 +59,7 @@ def evaluate(args: argparse.Namespace) -> None:
     if not context.is_main:
         return
     target = FilePath(args.out)
-    write_rows(target, [path.encode() for path in paths], [int(f) for f in flops], accuracies)
+    ScoredPaths.of([path.encode() for path in paths], flops.tolist(), accuracies).write(target)
     print(f"evaluate_paths: {len(paths)} paths of {args.checkpoint} -> {target}")
 
 

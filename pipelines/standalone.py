@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from _common import CostRecord, fail, load_params, stage_cost, write_json
 from _supernet import cpu_runtime, eval_batches
-from rank import write_rows
 from retrain import retrain
 
 from scalenet.sampling import make_sampler
+from scalenet.search.scored import ScoredPaths
 from scalenet.space import count_batch, load_space
 from scalenet.supernet.engine import init_distributed
 from scalenet.supernet.standalone.retrain import accuracy
@@ -117,7 +117,7 @@ def standalone(args: argparse.Namespace, cost: CostRecord) -> None:
         context.barrier()
     if not context.is_main:
         return
-    write_rows(out / "paths.csv", paths, flops, accuracies)
+    ScoredPaths.of(paths, flops, accuracies).write(out / "paths.csv")
     print(f"standalone: {len(paths)} paths -> {out / 'paths.csv'}")
 
 

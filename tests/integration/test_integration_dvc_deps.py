@@ -6,7 +6,7 @@ imported or run):
 * the script that the stage's ``cmd`` names (``pipelines/<x>.py``);
 * every pipelines module it imports, transitively: ``import _x`` and ``from _x import ...``
   resolve against ``pipelines/`` first, as they do at run time (the script's folder is
-  ``sys.path[0]``), so ``from rank import write_rows`` counts ``pipelines/rank.py`` too; a local
+  ``sys.path[0]``), so ``from retrain import retrain`` counts ``pipelines/retrain.py`` too; a local
   package (``from _report.model import ...``) is listed as its folder, ``pipelines/_report``;
 * ``packages/scalenet-<pkg>/src`` for every ``scalenet.<pkg>`` imported by one of those modules,
   and for every package those packages import in turn.

@@ -36,6 +36,7 @@ from scalenet.search.ranking import (
     ranking_coefficients,
     spearman,
 )
+from scalenet.search.scored import ScoredPaths, ranking_intervals, standalone_agreement
 
 __version__ = "0.1.0"
 
@@ -53,6 +54,7 @@ __all__ = [
     "PathEvaluatorAdapter",
     "RandomSearchResult",
     "RankingCoefficients",
+    "ScoredPaths",
     "SearchResult",
     "StrategyChoice",
     "as_accuracy",
@@ -65,7 +67,9 @@ __all__ = [
     "pearson",
     "random_search",
     "ranking_coefficients",
+    "ranking_intervals",
     "sample_feasible_bases",
     "scaling_step",
     "spearman",
+    "standalone_agreement",
 ]
