@@ -54,8 +54,6 @@ def fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
-#: Every section of params.yaml (pipelines/_params.py: one pydantic model per section).
-SCHEMAS = SECTIONS
 #: Keys a section may leave out, with the value they then take (params.yaml predates them).
 OPTIONAL: dict[str, Any] = {
     f"{section}.{key}": default
@@ -217,7 +215,7 @@ def load_params(path: str, section: str) -> dict[str, Any]:
     for key in SEEDED_KEYS:
         if isinstance(result.get(key), int) and not isinstance(result[key], bool):
             result[key] += RUN_SEED_STRIDE * run_seed
-    result["space"] = data["space"]
+    result["space"] = data["space"]  # INJECTED_KEYS
     result["loader"] = data.get("loader", "memory")
     if os.environ.get(PARAMS_TRACE_ENV):
         if not _TRACED:

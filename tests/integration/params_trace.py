@@ -12,10 +12,14 @@ that no run of the stage reads is reported as superfluous.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
-INJECTED = ("space", "loader")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipelines"))
+
+from _common import INJECTED_KEYS as INJECTED
 
 
 def read_trace(lines: Iterable[str]) -> dict[str, dict[str, set[str]]]:

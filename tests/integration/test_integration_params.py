@@ -27,7 +27,7 @@ def check(tmp_path, data, capsys):
 @pytest.mark.parametrize("file", PARAM_FILES, ids=lambda file: file.name)
 def test_shipped_params_files_pass_the_check(file):
     data = _common.check_params(str(file))
-    assert set(_common.SCHEMAS) <= set(data)
+    assert set(_common.SECTIONS) <= set(data)
 
 
 def test_imagenet_config_has_the_paper_settings():
@@ -56,7 +56,7 @@ def test_imagenet_config_has_the_paper_settings():
     assert data["baselines"]["compound_base"] == "efficientnet_b0"
 
 
-@pytest.mark.parametrize("section", sorted(_common.SCHEMAS))
+@pytest.mark.parametrize("section", sorted(_common.SECTIONS))
 def test_a_typo_in_any_section_names_the_key(tmp_path, capsys, section):
     data = yaml.safe_load((ROOT / "params.yaml").read_text())
     key = sorted(data[section])[0]
