@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import json
 from pathlib import Path as FilePath
@@ -30,30 +29,14 @@ import torch
 from _common import CostRecord, fail, load_params, stage_cost, write_json
 from _supernet import default_device, eval_batches, held_out_split, split_size, subset_indices
 
-from scalenet.space.files import read_jsonl, write_text
+from scalenet.space.files import write_text
 from scalenet.space.progress import progress_bar
+from scalenet.supernet.standalone.cache import EvaluationCache
 from scalenet.supernet.standalone.retrain import evaluate_model
 from scalenet.supernet.standalone.static import StaticNet, load_static
 
 FAMILIES = ("scalenet", "compound", "random")
 CSV_COLUMNS = ("model", "family", "stage", "flops", "params", "top1", "latency_ms")
-
-
-def _sha256(file: FilePath) -> str:
-    return hashlib.sha256(file.read_bytes()).hexdigest()
-
-
-def _read_cache(file: FilePath) -> dict[str, dict[str, Any]]:
-    """Cached evaluations by key; a torn last line (killed while writing) is ignored."""
-    cache: dict[str, dict[str, Any]] = {}
-    for record in read_jsonl(file):
-        try:
-            if "predictions" not in record:  # written before predictions were kept
-                continue
-            cache[record["key"]] = {**record["metrics"], "predictions": record["predictions"]}
-        except (KeyError, TypeError):
-            continue
-    return cache
 
 
 def main() -> None:
@@ -92,10 +75,9 @@ def evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
     images = size if indices is None else len(indices)
     out = FilePath(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cache_file = out / "cache.jsonl"
-    cache = _read_cache(cache_file)
-    cost.mark(bool(cache))  # an earlier run's results are reused: its record is added
-    settings = json.dumps({**params, "split": split, "images": images}, sort_keys=True)
+    cache = EvaluationCache(out / "cache.jsonl")
+    cost.mark(len(cache) > 0)  # an earlier run's results are reused: its record is added
+    settings = {**params, "split": split, "images": images}
     models: dict[str, dict[str, Any]] = {}
     predictions: dict[str, list[int]] = {}
     labels: list[int] | None = None
@@ -106,7 +88,7 @@ def evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
         if not member_file.is_file():
             fail(f"{member_file} does not exist (run the generalize and baselines stages)")
         member = json.loads(member_file.read_text(encoding="utf-8"))
-        key = hashlib.sha256(f"{_sha256(folder / 'model.pt')}|{settings}".encode()).hexdigest()
+        key = cache.key(folder / "model.pt", settings)
         reused += key in cache
         if key not in cache:
             try:
@@ -126,18 +108,11 @@ def evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
                 indices,
                 device=next(model.parameters()).device,
             )
-            metrics = evaluate_model(
-                model,
-                batches,
-                latency_repeats=params["latency_repeats"],
-                threads=1,
-                keep_predictions=True,
+            repeats = params["latency_repeats"]
+            cache.add(
+                key,
+                evaluate_model(model, batches, latency_repeats=repeats, keep_predictions=True),
             )
-            predicted = {"predictions": metrics.pop("predictions"), "labels": metrics.pop("labels")}
-            cache[key] = {**metrics, **predicted}
-            with cache_file.open("a", encoding="utf-8") as stream:
-                record = {"key": key, "metrics": metrics, **predicted}
-                stream.write(json.dumps(record, sort_keys=True) + "\n")
         found = {name: value for name, value in cache[key].items() if name != "labels"}
         predictions[f"{family}/S{j}"] = found.pop("predictions")
         if labels is None:

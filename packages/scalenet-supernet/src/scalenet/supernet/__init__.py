@@ -25,6 +25,7 @@ from scalenet.supernet.dynamic.model import (
 from scalenet.supernet.dynamic.ops import channel_slice, kernel_slice
 from scalenet.supernet.engine import CheckpointError, NonFiniteError
 from scalenet.supernet.evaluate import SupernetEvaluator, top1
+from scalenet.supernet.standalone.cache import EvaluationCache
 from scalenet.supernet.standalone.export import export_onnx, export_torchscript
 from scalenet.supernet.standalone.retrain import (
     RetrainConfig,
@@ -59,6 +60,7 @@ __all__ = [
     "ActiveNetwork",
     "BilateralAverage",
     "CheckpointError",
+    "EvaluationCache",
     "NonFiniteError",
     "PathSource",
     "RetrainConfig",

@@ -1,0 +1,83 @@
+"""Evaluations of trained networks kept by (weights, settings), so an interrupted run skips them.
+
+A model's evaluation (:func:`scalenet.supernet.standalone.retrain.evaluate_model` with its
+per-image predictions) is stored under :meth:`EvaluationCache.key`, the SHA-256 of the weights
+file and the evaluation settings: new weights or other settings make a new key, so a cached result
+is never reused for a model it was not computed on. The file is JSON Lines, one record
+``{"key", "metrics", "predictions", "labels"}`` per model, appended as each model finishes; a
+line torn by a kill, or a record without predictions (written before they were kept), is ignored
+on reading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from scalenet.space.files import read_jsonl
+
+__all__ = ["EvaluationCache"]
+
+
+class EvaluationCache:
+    """Cached evaluation results in a JSON Lines file (read at construction, appended to)."""
+
+    def __init__(self, file: str | os.PathLike[str]) -> None:
+        self.file = Path(file)
+        self._results: dict[str, dict[str, Any]] = {}
+        for record in read_jsonl(self.file):
+            try:
+                if isinstance(record, dict) and "predictions" in record:
+                    self._results[record["key"]] = {
+                        **record["metrics"],
+                        "predictions": record["predictions"],
+                        "labels": record["labels"],
+                    }
+            except (KeyError, TypeError):
+                continue
+
+    @staticmethod
+    def key(weights: str | os.PathLike[str], settings: Mapping[str, Any]) -> str:
+        """The key of ``weights`` (a file, hashed by content) evaluated with ``settings``."""
+        digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
+        text = json.dumps(dict(settings), sort_keys=True)
+        return hashlib.sha256(f"{digest}|{text}".encode()).hexdigest()
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._results
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        """The metrics of ``key`` with its ``predictions`` and ``labels`` (a copy)."""
+        return dict(self._results[key])
+
+    def add(self, key: str, result: Mapping[str, Any]) -> None:
+        """Store ``result`` (metrics plus ``predictions`` and ``labels``) and append it to the file.
+
+        Raises:
+            ValueError: ``result`` has no ``predictions`` or no ``labels``.
+        """
+        missing = [name for name in ("predictions", "labels") if name not in result]
+        if missing:
+            raise ValueError(f"an evaluation to cache needs {' and '.join(missing)}")
+        metrics = {k: v for k, v in result.items() if k not in ("predictions", "labels")}
+        record = {
+            "key": key,
+            "metrics": metrics,
+            "predictions": result["predictions"],
+            "labels": result["labels"],
+        }
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        with self.file.open("a", encoding="utf-8") as stream:
+            stream.write(json.dumps(record, sort_keys=True) + "\n")
+        self._results[key] = {
+            **metrics,
+            "predictions": result["predictions"],
+            "labels": result["labels"],
+        }
