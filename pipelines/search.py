@@ -14,7 +14,6 @@ one-process run's.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -24,6 +23,7 @@ from _common import CostRecord, fail, load_params, stage_cost, write_json
 
 from scalenet.search import MCEA, Evaluator, MCEAConfig, make_analytic
 from scalenet.space import SearchSpace, load_budgets, load_space
+from scalenet.space.files import file_sha256
 
 
 def make_supernet_evaluator(
@@ -66,14 +66,6 @@ def barrier(context: Any) -> None:
         context.barrier()
 
 
-def _sha256(file: str) -> str:
-    digest = hashlib.sha256()
-    with open(file, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def main(cost: CostRecord) -> bool:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
@@ -108,12 +100,11 @@ def main(cost: CostRecord) -> bool:
     state_dir = out / "state"
     # The cached accuracies belong to one super-supernet and one mini-val set: a new checkpoint
     # or new data must not resume the old search.
+    supernet = params["evaluator"] == "supernet"
     fingerprint = {
         "evaluator": params["evaluator"],
-        "checkpoint": _sha256(args.checkpoint) if params["evaluator"] == "supernet" else "",
-        "data": _sha256(str(Path(args.data) / "manifest.json"))
-        if params["evaluator"] == "supernet"
-        else "",
+        "checkpoint": file_sha256(args.checkpoint) if supernet else "",
+        "data": file_sha256(Path(args.data) / "manifest.json") if supernet else "",
     }
 
     def search() -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -13,6 +14,7 @@ from scalenet.space.files import (
     FILE_MODE,
     atomic_write,
     dumps_json,
+    file_sha256,
     read_json,
     read_jsonl,
     read_jsonl_lines,
@@ -128,3 +130,14 @@ def test_read_json_names_the_file_and_the_fault(
         file.write_bytes(content)
     with pytest.raises(ValueError, match=message):
         read_json(file, "budgets file", hint=" (run it)")
+
+
+def test_file_sha256_streams_the_bytes(tmp_path) -> None:
+    file = tmp_path / "checkpoint.pt"
+    data = bytes(range(256)) * 5000  # over one 1 MiB block
+    file.write_bytes(data)
+    assert file_sha256(file) == hashlib.sha256(data).hexdigest()
+    (tmp_path / "empty").write_bytes(b"")
+    assert file_sha256(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
+    with pytest.raises(FileNotFoundError):
+        file_sha256(tmp_path / "absent.pt")

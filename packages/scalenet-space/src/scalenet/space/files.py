@@ -7,7 +7,8 @@ leave them 0600): outputs are meant to be shared.
 
 JSON is written key-sorted, indented by 2 and newline-terminated, so that a file's bytes depend
 only on its content (DVC hashes them). JSON Lines files are read line by line; a line cut by a
-kill is skipped (``strict=False``) or reported with its number (``strict=True``).
+kill is skipped (``strict=False``) or reported with its number (``strict=True``). A file's
+content is fingerprinted by :func:`file_sha256` (what a resumed run checks it resumes against).
 
 The data package (``scalenet.data``) imports nothing of ours and keeps its own writer for
 ``.beton`` files.
@@ -15,6 +16,7 @@ The data package (``scalenet.data``) imports nothing of ours and keeps its own w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -26,6 +28,7 @@ __all__ = [
     "FILE_MODE",
     "atomic_write",
     "dumps_json",
+    "file_sha256",
     "read_json",
     "read_jsonl",
     "read_jsonl_lines",
@@ -174,3 +177,12 @@ def read_jsonl(
 ) -> list[Any]:
     """The values of a JSON Lines file (:func:`read_jsonl_lines` without the raw lines)."""
     return [value for _line, value in read_jsonl_lines(path, strict=strict, loads=loads)]
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks (checkpoints can be large)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

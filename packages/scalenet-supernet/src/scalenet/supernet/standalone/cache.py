@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from scalenet.space.files import read_jsonl
+from scalenet.space.files import file_sha256, read_jsonl
 
 __all__ = ["EvaluationCache"]
 
@@ -43,7 +43,7 @@ class EvaluationCache:
     @staticmethod
     def key(weights: str | os.PathLike[str], settings: Mapping[str, Any]) -> str:
         """The key of ``weights`` (a file, hashed by content) evaluated with ``settings``."""
-        digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
+        digest = file_sha256(weights)
         text = json.dumps(dict(settings), sort_keys=True)
         return hashlib.sha256(f"{digest}|{text}".encode()).hexdigest()
 
