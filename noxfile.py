@@ -85,7 +85,8 @@ def integration(session: nox.Session) -> None:
     """Install every package and the pipeline tools; run tests/integration (DVC stages)."""
     with _pruned(session):
         session.install("-r", "requirements.txt")
-        session.run("pytest", "tests/integration", *session.posargs)
+        # The slowest tests' times, in every CI log: the session is most of CI's 90 minutes.
+        session.run("pytest", "tests/integration", "--durations=15", *session.posargs)
 
 
 @nox.session(python="3.11")

@@ -5,6 +5,12 @@ a generated ImageFolder tree of real JPEG files (varied sizes and aspect ratios,
 and a CMYK file among them), JPEG `.beton` files, `loader: ffcv`, the `imagenet` space at its
 real resolutions (224-354 px), torchrun with 2 processes on the CPU (gloo), a few iterations per
 stage, through `report`.
+
+One change is not a size: the search scores its ~170 paths with the analytic evaluator. With the
+super-supernet's, each path costs ~5 s at these resolutions on 2 CPU cores (BN recalibration and
+the mini-val), 15 of this test's 25 minutes. The super-supernet evaluator still runs here, on the
+imagenet space, in `evaluate_paths`; tests/integration/test_integration_search.py runs the
+search with it, in one process and under torchrun.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CLASSES = [f"n{index:08d}" for index in range(10)]  # WordNet-like folder names
 TRAIN_PER_CLASS, VAL_PER_CLASS = 12, 4
 
-#: Everything that differs from configs/imagenet.yaml: sizes only (and where the images are).
+#: Everything that differs from configs/imagenet.yaml: sizes (and where the images are), and the
+#: search's evaluator (see the module's docstring).
 SIZES = {
     "launcher": "torchrun --nproc_per_node=2",  # the config: 8 (one per GPU); here 2 CPU ranks
     "prepare": {"source": None, "minival_per_class": 1, "num_workers": 2},  # source: tmp tree
@@ -30,7 +37,10 @@ SIZES = {
         "iterations": 2, "batch_size": 2, "warmup": 1, "checkpoint_every": 1,
         "recalib_batches": 1, "eval_batch_size": 2,
     },
-    "search": {"population": 2, "generations": 1, "iterations": 1, "initial_bases": 1},
+    "search": {
+        "population": 2, "generations": 1, "iterations": 1, "initial_bases": 1,
+        "evaluator": "analytic",  # not a size: see the module's docstring
+    },
     "rank": {"paths": 3},
     "standalone": {"paths": 2, "epochs": 1, "train_images": 8},
     "retrain": {
@@ -94,7 +104,9 @@ def test_imagenet_config_runs_end_to_end_on_the_cpu(project, tmp_path):
         assert training["iterations"] == 2
     result = json.loads((root / "outputs/search/result.json").read_text())
     assert [s["stage"] for s in result["strategies"]] == [1, 2, 3]
-    assert result["evaluations"] > 0
+    assert result["evaluations"] > 0 and result["evaluator"] == "analytic"
+    ranked = (root / "outputs/rank/hss.csv").read_text().splitlines()
+    assert ranked[0] == "path,flops,accuracy" and len(ranked) == 4  # the supernet scored 3 paths
     models = json.loads((root / "outputs/evaluate/metrics.json").read_text())["models"]
     assert sorted(models) == sorted(
         f"{family}/S{j}" for family in ("scalenet", "compound", "random") for j in (0, 5)
