@@ -112,6 +112,12 @@ def check_params(path: str) -> dict[str, Any]:
             f"{path}: retrain.stages must list scaling stages 0..generalize.stages = {largest}, "
             f"got {stages!r}"
         )
+    alone, ranked = data["standalone"]["paths"], data["rank"]["paths"]
+    if alone > ranked:
+        fail(
+            f"{path}: standalone.paths must be in 2..rank.paths = {ranked} (a subset of the "
+            f"paths the super-supernets score), got {alone}"
+        )
     if not isinstance(data.get("space"), str):
         fail(f"{path}: top-level key 'space' must name a search space, got {data.get('space')!r}")
     launcher = data.get("launcher", "python")

@@ -89,9 +89,9 @@ class Rank(Section):
 
 
 class Standalone(Section):
-    paths: int
-    epochs: Number
-    train_images: int | None
+    paths: int = Field(ge=2)  # and <= rank.paths (check_params: across sections)
+    epochs: Number = Field(ge=1e-9)
+    train_images: int | None = Field(ge=1)
     seed: int
 
 

@@ -41,25 +41,9 @@ def main() -> None:
     parser.add_argument("--out", default="outputs/standalone", help="output folder")
     args = parser.parse_args()
     recipe = load_params(args.params, "retrain")
-    check(args.params)  # before the ranks start: one error line, not one per rank
     cpu_runtime("standalone", recipe["processes"], recipe["threads"])
     with stage_cost("standalone") as cost:
         standalone(args, cost)
-
-
-def check(params_file: str) -> None:
-    """Fail (one line naming the key) on a path count or subset the stage cannot use."""
-    params = load_params(params_file, "standalone")
-    rank = load_params(params_file, "rank")
-    if not 2 <= params["paths"] <= rank["paths"]:
-        fail(
-            f"standalone.paths must be in 2..rank.paths = {rank['paths']} (a subset of the "
-            f"paths the super-supernets score), got {params['paths']}"
-        )
-    if params["train_images"] is not None and params["train_images"] < 1:
-        fail(f"standalone.train_images must be >= 1 or null, got {params['train_images']}")
-    if not params["epochs"] > 0:
-        fail(f"standalone.epochs must be > 0, got {params['epochs']}")
 
 
 def chosen_paths(params_file: str, count: int) -> tuple[list[str], list[int]]:
