@@ -53,6 +53,9 @@ def test_sampling_stage(project):
 
 
 TINY = {
+    # 40 mini-val images: the super-supernet scores every searched path on them (500 in
+    # params.yaml made the search 520 s of this file's 11 minutes)
+    "prepare": {"minival_per_class": 4},
     "sampling": {"paths": 20_000},
     "train_supernet": {
         "iterations": 6,
@@ -187,7 +190,7 @@ def test_killed_training_resumes_and_changed_settings_start_over(project):
     import time
 
     tiny = {**TINY["train_supernet"], "iterations": 80, "checkpoint_every": 2}
-    project.set_params({"train_supernet": tiny})
+    project.set_params({"prepare": TINY["prepare"], "train_supernet": tiny})
     project.dvc("repro", "prepare")
     checkpoint = project.root / "outputs/supernet/hss/checkpoint.pt"
     process = subprocess.Popen(

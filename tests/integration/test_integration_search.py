@@ -96,9 +96,7 @@ def test_a_killed_supernet_search_resumes_to_the_identical_result(project):
     """
     project.set_params(
         {
-            **TINY,
-            # a cheap evaluation: 40 mini-val images, BN recalibrated on 20 train images
-            "prepare": {"minival_per_class": 4},
+            **TINY,  # a cheap evaluation: 40 mini-val images, BN recalibrated on 20 train images
             # one thread per process: the 2-process runs below compute every path exactly as this
             # one-process run does
             "train_supernet": {**TINY["train_supernet"], "eval_batch_size": 20, "eval_threads": 1},
