@@ -225,7 +225,11 @@ def test_ffcv_loader_trains_and_evaluates(project):
     import sys
 
     project.set_params(
-        {"train_supernet": {**TINY["train_supernet"], "iterations": 3}, **{"rank": {"paths": 3}}}
+        {
+            "train_supernet": {**TINY["train_supernet"], "iterations": 3},
+            "rank": {"paths": 3},
+            "standalone": {"paths": 2},  # at most rank.paths
+        }
     )
     params = project.root / "params.yaml"
     params.write_text("loader: ffcv\n" + params.read_text())
