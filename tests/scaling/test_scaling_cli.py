@@ -47,19 +47,9 @@ def test_fit_json_with_projection(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_fit_text_and_all_functions(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = run(
-        capsys,
-        "fit",
-        "--strategies",
-        str(DATA / "search_table3_fmnist.json"),
-        "--stages",
-        "5",
-        "--space",
-        "fmnist",
-        "--f0",
-        "4000000",
-        "--project",
-        "r",
-    )
+        capsys, "fit", "--strategies", str(DATA / "search_table3_fmnist.json"), "--stages", "5",
+        "--space", "fmnist", "--f0", "4000000", "--project", "r",
+    )  # fmt: skip
     assert code == 0
     assert "function  geometric" in out and "S5  fitted" in out and "projected" in out
     code, out, _ = run(
@@ -70,17 +60,9 @@ def test_fit_text_and_all_functions(capsys: pytest.CaptureFixture[str], tmp_path
     assert lines[1].startswith("geometric") and len(lines) == 6
     plot = tmp_path / "fit.png"
     code, _, _ = run(
-        capsys,
-        "fit",
-        "--strategies",
-        "table3",
-        "--stages",
-        "4",
-        "--project",
-        "none",
-        "--plot",
-        str(plot),
-    )
+        capsys, "fit", "--strategies", "table3", "--stages", "4", "--project", "none",
+        "--plot", str(plot),
+    )  # fmt: skip
     assert code == 0 and plot.read_bytes()[:4] == b"\x89PNG"
 
 
@@ -233,18 +215,9 @@ def test_fit_uses_the_space_and_budgets_of_a_search_result(
     ]
     # the same as naming them explicitly
     code, explicit, _ = run(
-        capsys,
-        "fit",
-        "--strategies",
-        str(RESULT),
-        "--stages",
-        "5",
-        "--space",
-        "fmnist",
-        "--f0",
-        "4000000",
-        "--json",
-    )
+        capsys, "fit", "--strategies", str(RESULT), "--stages", "5", "--space", "fmnist",
+        "--f0", "4000000", "--json",
+    )  # fmt: skip
     assert code == 0 and json.loads(explicit) == data
     # fmnist-sized inputs (32 px), not 224 px at f0 = 300 M
     assert all(p["resolution_after"] < 100 for p in data["projections"])
@@ -297,20 +270,9 @@ def test_base_of_the_strategies_is_validated_against_the_space(
     )
     # a base of the space given with --base replaces it
     code, out, err = run(
-        capsys,
-        "fit",
-        "--strategies",
-        "table3",
-        "--stages",
-        "4",
-        "--space",
-        "fmnist",
-        "--base",
-        FMNIST_BASE,
-        "--f0",
-        "4000000",
-        "--json",
-    )
+        capsys, "fit", "--strategies", "table3", "--stages", "4", "--space", "fmnist",
+        "--base", FMNIST_BASE, "--f0", "4000000", "--json",
+    )  # fmt: skip
     assert code == 0, err
     assert json.loads(out)["projections"][0]["target_flops"] == 64_000_000
     # a strategies file with a base out of its space (no space key: the default imagenet)
