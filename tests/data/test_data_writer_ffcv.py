@@ -146,6 +146,13 @@ def test_corrupted_jpeg_payload_is_named(tmp_path: Path) -> None:
         inspect_beton(path, decode=True)
 
 
+def prepare(source: Path, fmt: str, out: Path, *options: str) -> int:
+    """``scalenet-data prepare --source SOURCE --format FMT --out OUT OPTIONS...``'s exit status."""
+    return cli_main(
+        ["prepare", "--source", str(source), "--format", fmt, "--out", str(out), *options]
+    )
+
+
 def test_prepare_imagefolder_with_val_and_subset(tmp_path: Path, make_folder: MakeFolder) -> None:
     root = tmp_path / "imagenet"
     make_folder(root / "train", classes=("n01", "n02", "n03"), per_class=8)
@@ -153,25 +160,10 @@ def test_prepare_imagefolder_with_val_and_subset(tmp_path: Path, make_folder: Ma
     subset = tmp_path / "subset.txt"
     subset.write_text("n03\nn01\n")
     out = tmp_path / "out"
-    status = cli_main(
-        [
-            "prepare",
-            "--source",
-            str(root),
-            "--format",
-            "imagefolder",
-            "--out",
-            str(out),
-            "--minival-per-class",
-            "2",
-            "--classes",
-            str(subset),
-            "--max-side",
-            "24",
-            "--num-workers",
-            "1",
-        ]
-    )
+    status = prepare(
+        root, "imagefolder", out, "--minival-per-class", "2", "--classes", str(subset),
+        "--max-side", "24", "--num-workers", "1",
+    )  # fmt: skip
     assert status == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "manifest.json",
@@ -195,19 +187,7 @@ def test_prepare_rejects_unknown_class(
     root = make_folder(tmp_path / "tree", per_class=4)
     subset = tmp_path / "subset.txt"
     subset.write_text("n01\nn42\n")
-    status = cli_main(
-        [
-            "prepare",
-            "--source",
-            str(root),
-            "--format",
-            "imagefolder",
-            "--out",
-            str(tmp_path / "o"),
-            "--classes",
-            str(subset),
-        ]
-    )
+    status = prepare(root, "imagefolder", tmp_path / "o", "--classes", str(subset))
     assert status == 1
     assert "'n42'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
@@ -244,24 +224,10 @@ def test_cli_prepare_idx_gzipped(
     names = tmp_path / "names.txt"
     names.write_text("zero\none\ntwo\n")
     out = tmp_path / "out"
-    status = cli_main(
-        [
-            "prepare",
-            "--source",
-            str(idx_folder),
-            "--format",
-            "idx",
-            "--out",
-            str(out),
-            "--minival-per-class",
-            "3",
-            "--class-names",
-            str(names),
-            "--raw",
-            "--num-workers",
-            "1",
-        ]
-    )
+    status = prepare(
+        idx_folder, "idx", out, "--minival-per-class", "3", "--class-names", str(names), "--raw",
+        "--num-workers", "1",
+    )  # fmt: skip
     assert status == 0
     assert capsys.readouterr().out.splitlines() == [
         f"{out}/train.beton: 51 images (train)",
