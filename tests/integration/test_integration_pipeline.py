@@ -176,6 +176,28 @@ def test_whole_pipeline_on_tiny_settings(project):
         assert (cost["world_size"], cost["threads"]) == (2, 1), stage
     again = project.dvc("repro")
     assert "Running stage" not in again.stdout
+    # an interrupted `evaluate` resumes from its cache: 4 of the 6 models kept, 2 evaluated again
+    # (the code before EvaluationCache failed here: its reader dropped the labels)
+    out = root / "outputs/evaluate"
+    kept = (out / "cache.jsonl").read_text().splitlines()[:4]
+    (out / "cache.jsonl").write_text("\n".join(kept) + "\n")
+    (out / "metrics.json").unlink()
+    import sys
+
+    project.run(
+        sys.executable, "pipelines/evaluate.py", "--params", "params.yaml",
+        "--retrained", "outputs/retrain", "--families", "outputs/family", "--data", "data/prepared",
+        "--out", "outputs/evaluate",
+    )  # fmt: skip
+    resumed = json.loads((out / "metrics.json").read_text())["models"]
+
+    def untimed(records):
+        return {
+            name: {k: v for k, v in r.items() if k != "latency_ms"} for name, r in records.items()
+        }
+
+    assert untimed(resumed) == untimed(models)
+    assert len((out / "cache.jsonl").read_text().splitlines()) == 6
 
 
 @pytest.mark.skipif(
