@@ -8,9 +8,10 @@ stage, through `report`.
 
 One change is not a size: the search scores its ~170 paths with the analytic evaluator. With the
 super-supernet's, each path costs ~3 s at these resolutions on 2 CPU cores (BN recalibration and
-the mini-val): the search took 515 s of this test's 22 minutes (CI, with it analytic: 11 minutes). The super-supernet evaluator still runs here, on the
-imagenet space, in `evaluate_paths`; tests/integration/test_integration_search.py runs the
-search with it, in one process and under torchrun.
+the mini-val): the search took 515 s of this test's 22 minutes; with the analytic one the test
+takes about 11. The super-supernet evaluator still runs here, on the imagenet space, in
+`evaluate_paths`; tests/integration/test_integration_search.py runs the search with it, in one
+process and under torchrun.
 """
 
 from __future__ import annotations
