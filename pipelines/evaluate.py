@@ -19,8 +19,6 @@ weights and settings are not evaluated again after an interruption).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 from pathlib import Path as FilePath
 from typing import Any
@@ -29,7 +27,7 @@ import torch
 from _common import CostRecord, fail, load_params, stage_cost, write_json
 from _supernet import default_device, eval_batches, held_out_split, split_size, subset_indices
 
-from scalenet.space.files import write_text
+from scalenet.space.files import write_csv
 from scalenet.space.progress import progress_bar
 from scalenet.supernet.standalone.cache import EvaluationCache
 from scalenet.supernet.standalone.retrain import evaluate_model
@@ -143,12 +141,8 @@ def evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
         },
         indent=None,
     )
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for name, record in models.items():
-        writer.writerow([name, *(record[column] for column in CSV_COLUMNS[1:])])
-    write_text(out / "models.csv", buffer.getvalue())
+    rows = ([name, *(record[key] for key in CSV_COLUMNS[1:])] for name, record in models.items())
+    write_csv(out / "models.csv", CSV_COLUMNS, rows)
     for family in FAMILIES:
         row = ", ".join(
             f"S{record['stage']} {100 * record['top1']:.1f}%"

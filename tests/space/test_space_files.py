@@ -18,6 +18,7 @@ from scalenet.space.files import (
     read_json,
     read_jsonl,
     read_jsonl_lines,
+    write_csv,
     write_json,
     write_text,
 )
@@ -33,6 +34,13 @@ def test_write_json_compact_line(tmp_path: Path) -> None:
     target = write_json(tmp_path / "c.json", {"b": [1, 2], "a": "x"}, indent=None)
     assert target.read_bytes() == b'{"a":"x","b":[1,2]}\n'
     assert dumps_json({"b": 1, "a": 2}, indent=None) == '{"a":2,"b":1}\n'
+
+
+def test_write_csv_quotes_and_uses_unix_line_ends(tmp_path: Path) -> None:
+    target = write_csv(tmp_path / "t.csv", ("name", "n"), iter([["a,b", 1], ['say "x"', 2.5]]))
+    assert target.read_bytes() == b'name,n\n"a,b",1\n"say ""x""",2.5\n'
+    assert stat.S_IMODE(target.stat().st_mode) == FILE_MODE
+    assert write_csv(tmp_path / "empty.csv", ("a",), []).read_text() == "a\n"
 
 
 def test_dumps_json_matches_json_dump_of_the_old_writers() -> None:

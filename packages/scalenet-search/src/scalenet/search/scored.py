@@ -14,7 +14,6 @@ each sampler's accuracy of N paths and their stand-alone accuracy.
 from __future__ import annotations
 
 import csv
-import io
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scalenet.search.ranking import bootstrap_interval, coefficient_intervals, kendall_tau_b
-from scalenet.space.files import read_jsonl, write_text
+from scalenet.space.files import read_jsonl, write_csv
 
 __all__ = ["HEADER", "ScoredPaths", "ranking_intervals", "standalone_agreement"]
 
@@ -110,12 +109,8 @@ class ScoredPaths:
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write the CSV form atomically (integer FLOPs, accuracy with 4 decimals)."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(HEADER)
-        for encoded, path_flops, top1 in zip(self.paths, self.flops, self.accuracy, strict=True):
-            writer.writerow([encoded, int(path_flops), f"{top1:.4f}"])
-        return write_text(path, buffer.getvalue())
+        rows = zip(self.paths, self.flops, self.accuracy, strict=True)
+        return write_csv(path, HEADER, ([p, int(f), f"{a:.4f}"] for p, f, a in rows))
 
 
 def ranking_intervals(

@@ -16,11 +16,13 @@ The data package (``scalenet.data``) imports nothing of ours and keeps its own w
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ __all__ = [
     "read_json",
     "read_jsonl",
     "read_jsonl_lines",
+    "write_csv",
     "write_json",
     "write_text",
 ]
@@ -86,6 +89,17 @@ def write_text(path: str | os.PathLike[str], text: str, *, fsync: bool = False) 
             stream.write(text)
 
     return atomic_write(path, write, fsync=fsync)
+
+
+def write_csv(
+    path: str | os.PathLike[str], header: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> Path:
+    """Write a CSV table (``header``, then ``rows``; Unix line ends) to ``path`` atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return write_text(path, buffer.getvalue())
 
 
 def dumps_json(payload: Any, *, indent: int | None = 2) -> str:
