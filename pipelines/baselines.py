@@ -31,11 +31,10 @@ from scalenet.space import (
     BaseArch,
     Budgets,
     SearchSpace,
-    count_batch,
+    feasible_bases,
     get_arch,
     load_budgets,
     load_space,
-    random_base_batch,
 )
 
 
@@ -50,15 +49,12 @@ def compound_base(text: str, space: SearchSpace) -> BaseArch:
 
 
 def random_base(space: SearchSpace, budgets: Budgets, seed: int) -> BaseArch:
-    """The first of seeded random base models whose FLOPs fit the stage-0 budget."""
+    """The first of seeded random base models (batches of 512) whose FLOPs fit the f0 budget."""
     rng = np.random.default_rng(seed)
-    for _ in range(200):
-        batch = random_base_batch(space, 512, rng)
-        flops = count_batch(space, batch).flops
-        fits = np.flatnonzero(np.abs(flops - budgets.f0) <= budgets.tolerance_at(0))
-        if len(fits):
-            return batch.paths(space)[int(fits[0])].base
-    fail(f"no random base model of space {space.name} within the f0 budget after 102,400 draws")
+    try:
+        return feasible_bases(space, budgets, 1, rng, chunk=512, max_tries=200)[0]
+    except ValueError as error:
+        fail(f"baselines.random_seed: no random base model of space {space.name}: {error}")
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import CostRecord, fail, load_params, stage_cost, write_json
+from _params import config_from
 
 from scalenet.search import MCEA, Evaluator, MCEAConfig, make_analytic
 from scalenet.space import SearchSpace, load_budgets, load_space
@@ -60,12 +61,6 @@ def distributed() -> tuple[Any, Any]:
     return context, distributed_map(context)
 
 
-def barrier(context: Any) -> None:
-    """Wait for every rank (nothing without a process group)."""
-    if context is not None:
-        context.barrier()
-
-
 def main(cost: CostRecord) -> bool:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
@@ -78,16 +73,7 @@ def main(cost: CostRecord) -> bool:
     try:
         space = load_space(params["space"])
         budgets = load_budgets(args.budgets, space)
-        config = MCEAConfig(
-            population=params["population"],
-            generations=params["generations"],
-            iterations=params["iterations"],
-            initial_bases=params["initial_bases"],
-            seed=params["seed"],
-            objective=params["objective"],
-            early_stop=params["early_stop"],
-            carry_base=params["carry_base"],
-        )
+        config = config_from(MCEAConfig, params)
     except (OSError, ValueError) as error:
         fail(str(error))
     context, map_fn = distributed()
@@ -99,38 +85,23 @@ def main(cost: CostRecord) -> bool:
     out = Path(args.out)
     state_dir = out / "state"
     # The cached accuracies belong to one super-supernet and one mini-val set: a new checkpoint
-    # or new data must not resume the old search.
+    # or new data must not resume the old search (it starts over).
     supernet = params["evaluator"] == "supernet"
     fingerprint = {
         "evaluator": params["evaluator"],
         "checkpoint": file_sha256(args.checkpoint) if supernet else "",
         "data": file_sha256(Path(args.data) / "manifest.json") if supernet else "",
     }
-
-    def search() -> Any:
-        return MCEA(
-            space, budgets, evaluator, config, out_dir=str(state_dir), fingerprint=fingerprint,
-            map_fn=map_fn, progress=main_rank, writer=main_rank,
-        ).run()  # fmt: skip
-
-    resumed = (state_dir / "state.json").is_file()
-    cost.mark(resumed)
     try:
-        result = search()
-    except ValueError as error:
-        if "different search" not in str(error):
-            fail(str(error))
-        barrier(context)  # every rank has read the old state before rank 0 removes it
-        if main_rank:
-            print(f"search: parameters changed, starting over ({state_dir} removed)")
-            shutil.rmtree(state_dir)
-        barrier(context)
-        resumed = False
+        search = MCEA(
+            space, budgets, evaluator, config, out_dir=str(state_dir), fingerprint=fingerprint,
+            map_fn=map_fn, progress=main_rank, writer=main_rank, restart=True,
+        )  # fmt: skip
+        resumed = search.resumes()
         cost.mark(resumed)
-        try:
-            result = search()
-        except ValueError as second:
-            fail(str(second))
+        result = search.run()
+    except ValueError as error:
+        fail(str(error))
     if not main_rank:
         return resumed
     payload = result.to_json()
@@ -145,14 +116,7 @@ def main(cost: CostRecord) -> bool:
         "cache_hits": result.cache_hits,
     }
     write_json(out / "metrics.json", summary)
-    print(f"search: base {result.base.encode()} ({result.base_flops:,} FLOPs)")
-    for choice in result.strategies:
-        print(
-            f"  S{choice.stage}: d {choice.scaling.depth:g} w {choice.scaling.width:g} "
-            f"r {choice.scaling.resolution:g}, {choice.flops:,} FLOPs, acc {choice.accuracy:.4f}"
-        )
-    print(f"  {result.iterations} iterations, {result.evaluations:,} evaluations, "
-          f"{result.cache_hits:,} cache hits")  # fmt: skip
+    print("\n".join(f"search: {line}" for line in result.summary()))
     return resumed
 
 

@@ -59,6 +59,20 @@ def test_log_and_counters(small_result, space, budgets) -> None:  # type: ignore
         assert record["front_size"] > 0  # feasible genomes evaluated
 
 
+def test_summary_names_the_base_each_strategy_and_the_counts(small_result) -> None:  # type: ignore[no-untyped-def]
+    lines = small_result.summary()
+    assert (
+        lines[0] == f"base        {small_result.base.encode()} ({small_result.base_flops:,} FLOPs)"
+    )
+    assert len(lines) == 2 + len(small_result.strategies)
+    for line, choice in zip(lines[1:], small_result.strategies, strict=False):
+        assert line.startswith(f"S{choice.stage}          d {choice.scaling.depth:g}, ")
+        assert line.endswith(f"{choice.flops:,} FLOPs, accuracy {choice.accuracy:.4f}")
+    assert lines[-1].endswith(
+        f"{small_result.evaluations:,} evaluations, {small_result.cache_hits:,} cache hits"
+    )
+
+
 def test_runs_all_t_iterations_unless_early_stop(small_result, space, budgets, analytic) -> None:  # type: ignore[no-untyped-def]
     # The paper runs T iterations: the default does, although it reaches its fixed point early.
     assert small_result.iterations == SMALL.iterations and len(small_result.log) == 1 + 4
@@ -128,6 +142,32 @@ def test_refuses_a_state_of_another_config(space, budgets, analytic, tmp_path) -
     other = MCEAConfig(population=6, generations=1, iterations=1, initial_bases=2, seed=9)
     with pytest.raises(ValueError, match="different search"):
         MCEA(space, budgets, analytic, other, out_dir=str(tmp_path)).run()
+
+
+def test_restart_replaces_a_state_of_another_config(
+    space, budgets, analytic, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    config = MCEAConfig(population=6, generations=1, iterations=1, initial_bases=2)
+    MCEA(space, budgets, analytic, config, out_dir=str(tmp_path)).run()
+    old_state = (tmp_path / "state.json").read_bytes()
+    other = MCEAConfig(population=6, generations=1, iterations=1, initial_bases=2, seed=9)
+    assert MCEA(space, budgets, analytic, config, out_dir=str(tmp_path)).resumes()
+    assert not MCEA(space, budgets, analytic, other, out_dir=str(tmp_path)).resumes()
+    # Killed before its first commit (the first evaluation fails): the old files are untouched.
+    with pytest.raises(ZeroDivisionError):
+        MCEA(space, budgets, lambda b, s: 1 / 0, other, out_dir=str(tmp_path), restart=True).run()
+    assert "search settings changed, starting over" in capsys.readouterr().out
+    assert (tmp_path / "state.json").read_bytes() == old_state
+    restarted = MCEA(space, budgets, analytic, other, out_dir=str(tmp_path), restart=True)
+    result = restarted.run()
+    # The same result, log and cache as a fresh search with the new config.
+    fresh = tmp_path / "fresh"
+    assert result == MCEA(space, budgets, analytic, other, out_dir=str(fresh)).run()
+    for name in ("state.json", "log.jsonl", "cache.jsonl"):  # counters, rng, log and cache
+        assert (tmp_path / name).read_bytes() == (fresh / name).read_bytes()
+    # Now the saved state is this search's: it resumes without evaluating.
+    again = MCEA(space, budgets, lambda b, s: 1 / 0, other, out_dir=str(tmp_path), restart=True)
+    assert again.resumes() and again.run() == result
 
 
 def test_config_validation() -> None:

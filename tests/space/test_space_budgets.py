@@ -4,9 +4,14 @@ import pytest
 from scalenet.space import (
     PAPER_IMAGENET_BUDGETS,
     Budgets,
+    Path,
     compute_budgets,
+    count,
+    count_batch,
+    feasible_bases,
     load_space,
     mean_base_flops,
+    random_base_batch,
 )
 
 
@@ -208,3 +213,28 @@ def test_load_budgets_rejects_non_utf8(tmp_path):
     file.write_bytes(b'{"f0": "\xff"}')
     with pytest.raises(ValueError, match="not UTF-8 text"):
         load_budgets(file)
+
+
+def test_feasible_bases_are_the_fitting_draws_in_order():
+    space = load_space("fmnist")
+    budgets = Budgets(f0=4_000_000, max_stage=3, tolerance=500_000)
+    bases = feasible_bases(space, budgets, 5, np.random.default_rng(3), chunk=100)
+    # The same as filtering the seeded batches of 100 by hand, in draw order.
+    rng, expected = np.random.default_rng(3), []
+    while len(expected) < 5:
+        batch = random_base_batch(space, 100, rng)
+        flops = count_batch(space, batch).flops
+        expected += [batch.path(i, space).base for i in range(100) if budgets.fits(flops[i], 0)]
+    assert bases == expected[:5]
+    assert all(abs(count(space, Path(b)).flops - 4_000_000) <= 500_000 for b in bases)
+    # The default batch is max(64, 4 * count): other draws than batches of 100.
+    assert feasible_bases(space, budgets, 5, np.random.default_rng(3)) != bases
+
+
+def test_feasible_bases_gives_up_with_the_numbers():
+    impossible = Budgets(f0=1_000, max_stage=3, tolerance=0)
+    with pytest.raises(ValueError) as info:
+        feasible_bases(load_space("fmnist"), impossible, 2, np.random.default_rng(0), max_tries=3)
+    assert str(info.value) == (
+        "found 0 of 2 base models within f0 = 1,000 +- 0 in 3 batches of 64; widen the tolerance"
+    )

@@ -260,17 +260,7 @@ def _cmd_mcea(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps({key: v for key, v in result.to_json().items() if key != "log"}, indent=2))
         return
-    print(f"base        {result.base.encode()} ({result.base_flops:,} FLOPs)")
-    for choice in result.strategies:
-        s = choice.scaling
-        print(
-            f"S{choice.stage}          d {s.depth:g}, w {s.width:g}, r {s.resolution:g}: "
-            f"{choice.flops:,} FLOPs, accuracy {choice.accuracy:.4f}"
-        )
-    print(
-        f"iterations  {result.iterations}{' (fixed point)' if result.fixed_point else ''}; "
-        f"{result.evaluations:,} evaluations, {result.cache_hits:,} cache hits"
-    )
+    print("\n".join(result.summary()))
     print(f"written     {FilePath(args.out) / 'result.json'}, {FilePath(args.out) / 'log.jsonl'}")
 
 

@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -39,8 +40,7 @@ from scalenet.space import (
     Path,
     Scaling,
     SearchSpace,
-    count_batch,
-    random_base_batch,
+    feasible_bases,
 )
 from scalenet.space.files import write_text
 from scalenet.space.progress import progress_bar
@@ -228,6 +228,21 @@ class SearchResult:
         """Mean accuracy over S_1..S_M."""
         return float(np.mean([choice.accuracy for choice in self.strategies]))
 
+    def summary(self) -> list[str]:
+        """The result in a few aligned lines (what ``scalenet-search mcea`` and the stage print)."""
+        lines = [f"base        {self.base.encode()} ({self.base_flops:,} FLOPs)"]
+        for choice in self.strategies:
+            s = choice.scaling
+            lines.append(
+                f"S{choice.stage}          d {s.depth:g}, w {s.width:g}, r {s.resolution:g}: "
+                f"{choice.flops:,} FLOPs, accuracy {choice.accuracy:.4f}"
+            )
+        lines.append(
+            f"iterations  {self.iterations}{' (fixed point)' if self.fixed_point else ''}; "
+            f"{self.evaluations:,} evaluations, {self.cache_hits:,} cache hits"
+        )
+        return lines
+
     def to_json(self) -> dict[str, Any]:
         """JSON form: ``{"base": str, "strategies": [...], "log": [...], ...}``."""
         return {
@@ -265,23 +280,15 @@ def sample_feasible_bases(
     *,
     max_tries: int = 1000,
 ) -> list[BaseArch]:
-    """Draw ``count`` uniform base models whose FLOPs fit f0 +- tol (rejection sampling).
+    """The initial population's ``count`` base models within f0 +- tol (``feasible_bases``).
 
     Raises:
         ValueError: If ``max_tries`` batches do not yield enough feasible models.
     """
-    chunk = max(64, 4 * count)
-    found: list[BaseArch] = []
-    for _ in range(max_tries):
-        batch = random_base_batch(space, chunk, rng)
-        keep = np.flatnonzero(budgets.fits(count_batch(space, batch).flops, 0))
-        found.extend(batch.path(int(index), space).base for index in keep[: count - len(found)])
-        if len(found) == count:
-            return found
-    raise ValueError(
-        f"initial_bases: found {len(found)} of {count} base models within f0 = {budgets.f0:,} +- "
-        f"{budgets.tolerance_at(0):,} in {max_tries} batches of {chunk}; widen the tolerance"
-    )
+    try:
+        return feasible_bases(space, budgets, count, rng, max_tries=max_tries)
+    except ValueError as error:
+        raise ValueError(f"initial_bases: {error}") from None
 
 
 def _candidates(
@@ -392,12 +399,16 @@ class MCEA:
             in memory only. An existing state there is resumed.
         map_fn: ``map`` for evaluations (serial if None), e.g. ``multiprocessing.Pool.map``.
         fingerprint: Extra JSON identifying the run (e.g. the evaluator spec); a saved state with
-            a different config, space, budgets or fingerprint is refused.
+            a different config, space, budgets or fingerprint is refused (``restart``: replaced).
         progress: Show a tqdm progress bar.
         writer: Whether this process writes ``out_dir`` (default). A search run as several
             processes that share the evaluations (``map_fn`` gathering every rank's share, e.g.
             scalenet-supernet's ``distributed_map``) runs the same steps in every process; only
             one of them writes, the others read a saved state to resume and never write.
+        restart: On a saved state of a different search, start over instead of raising (one
+            line says so). The old files are replaced at the first commit, not before: a run
+            killed before it leaves them as they were, and in a multi-process search every
+            process has read them by then (the first step's evaluations are shared).
     """
 
     def __init__(
@@ -413,6 +424,7 @@ class MCEA:
         progress: bool = False,
         on_commit: Callable[[dict[str, Any]], None] | None = None,
         writer: bool = True,
+        restart: bool = False,
     ) -> None:
         self.space, self.budgets = space, budgets
         self.config = config or MCEAConfig()
@@ -438,6 +450,8 @@ class MCEA:
         self.progress = progress
         self.on_commit = on_commit
         self.writer = writer
+        self.restart = restart
+        self._reset_pending = False
         self.fingerprint = {
             "version": STATE_VERSION,
             "config": self.config.to_json(),
@@ -476,21 +490,39 @@ class MCEA:
             return self._new_state()
         state, cache = self.store.load()
         if state.get("fingerprint") != _json_roundtrip(self.fingerprint):
-            raise ValueError(
-                f"{self.store.state_path}: written by a different search (config, space, budgets "
-                "or evaluator differ); use another output folder or delete it"
-            )
+            if not self.restart:
+                raise ValueError(
+                    f"{self.store.state_path}: written by a different search (config, space, "
+                    "budgets or evaluator differ); use another output folder or delete it"
+                )
+            if self.writer:
+                print(f"mcea: search settings changed, starting over ({self.store.folder})")
+            self._reset_pending = True
+            return self._new_state()
         self.rng.bit_generator.state = state["rng"]
         self.evaluator.cache = cache
         self.evaluator.calls, self.evaluator.hits = int(state["calls"]), int(state["hits"])
         self._committed = len(cache)
         return state
 
+    def resumes(self) -> bool:
+        """Whether :meth:`run` would continue a saved state (one of this same search)."""
+        if self.store is None or not self.store.exists():
+            return False
+        try:
+            state = json.loads(self.store.state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return bool(state.get("fingerprint") == _json_roundtrip(self.fingerprint))
+
     def _commit(self, state: dict[str, Any]) -> None:
         state["rng"] = self.rng.bit_generator.state
         state["calls"], state["hits"] = self.evaluator.calls, self.evaluator.hits
         state["cache_size"] = len(self.evaluator.cache)
         if self.store is not None and self.writer:
+            if self._reset_pending:
+                self.store.reset()
+                self._reset_pending = False
             new = itertools.islice(self.evaluator.cache.items(), self._committed, None)
             self.store.commit(state, list(new))
             log_text = "".join(_dumps(record) + "\n" for record in state["log"])
@@ -652,12 +684,8 @@ def _progress(total: int, enabled: bool) -> Any:
 
 
 def _dumps(value: Any) -> str:
-    import json
-
     return json.dumps(value, sort_keys=True)
 
 
 def _json_roundtrip(value: Any) -> Any:
-    import json
-
     return json.loads(json.dumps(value))

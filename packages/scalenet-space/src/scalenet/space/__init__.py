@@ -7,6 +7,7 @@ from scalenet.space.budgets import (
     Budgets,
     check_explicit_budgets,
     compute_budgets,
+    feasible_bases,
     load_budgets,
     mean_base_flops,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "count",
     "count_batch",
     "expand_path",
+    "feasible_bases",
     "get_arch",
     "list_spaces",
     "load_budgets",

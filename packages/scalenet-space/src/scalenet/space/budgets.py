@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from scalenet.space.arch import BaseArch
 from scalenet.space.batch import random_base_batch
 from scalenet.space.fields import require_int, require_list, require_number, require_object
 from scalenet.space.files import read_json
@@ -34,6 +35,7 @@ __all__ = [
     "Budgets",
     "check_explicit_budgets",
     "compute_budgets",
+    "feasible_bases",
     "load_budgets",
     "mean_base_flops",
 ]
@@ -326,3 +328,34 @@ def load_budgets(path: str | os.PathLike[str], space: SearchSpace | None = None)
                 f"M = {space.scaling.max_stage}"
             )
     return budgets
+
+
+def feasible_bases(
+    space: SearchSpace,
+    budgets: Budgets,
+    count: int,
+    rng: np.random.Generator,
+    *,
+    chunk: int | None = None,
+    max_tries: int = 1000,
+) -> list[BaseArch]:
+    """Draw ``count`` uniform base models whose FLOPs fit f0 +- tol (rejection sampling).
+
+    Batches of ``chunk`` base models (default ``max(64, 4 * count)``) are drawn from ``rng`` and
+    the fitting ones kept in order, so a seed gives the same models on every machine.
+
+    Raises:
+        ValueError: If ``max_tries`` batches do not yield enough fitting models.
+    """
+    chunk = max(64, 4 * count) if chunk is None else chunk
+    found: list[BaseArch] = []
+    for _ in range(max_tries):
+        batch = random_base_batch(space, chunk, rng)
+        keep = np.flatnonzero(budgets.fits(count_batch(space, batch).flops, 0))
+        found.extend(batch.path(int(index), space).base for index in keep[: count - len(found)])
+        if len(found) == count:
+            return found
+    raise ValueError(
+        f"found {len(found)} of {count} base models within f0 = {budgets.f0:,} +- "
+        f"{budgets.tolerance_at(0):,} in {max_tries} batches of {chunk}; widen the tolerance"
+    )
