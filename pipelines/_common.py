@@ -249,6 +249,27 @@ class CostRecord:
         if not resumed and self.file is not None:
             self.file.unlink(missing_ok=True)
 
+    def first_mark_only(self) -> CostRecord:
+        """A view of this record that only its first :meth:`mark` reaches.
+
+        For a stage of several trainings that each mark their own resume (``standalone``): only
+        the first says whether the stage continues earlier work; a later one starting fresh must
+        not drop the record of the ones before it.
+        """
+        return _FirstMark(self)
+
+
+class _FirstMark(CostRecord):
+    def __init__(self, record: CostRecord) -> None:
+        super().__init__(record.file)
+        self.record = record
+        self.marked = False
+
+    def mark(self, resumed: bool) -> None:
+        if not self.marked:
+            self.record.mark(resumed)
+            self.marked = True
+
 
 def _cpu_of_all_ranks(cpu: float) -> float:
     """``cpu`` summed over the ranks of the stage's process group (``cpu`` alone without one)."""

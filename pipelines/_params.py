@@ -15,13 +15,16 @@ must be int, got 'many'``, ``generalize.project 'rws' not in {rw, r, all, none}`
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import typing
-from typing import Any, Literal, Union
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 Number = int | float
+T = TypeVar("T")
 
 
 class Section(BaseModel):
@@ -242,3 +245,33 @@ def section_problem(section: str, values: Any) -> str | None:
         if isinstance(value, int) and not isinstance(value, bool) and int not in kinds:
             return f"{section}.{key} must be {type_name(field.annotation)}, got {value!r}"
     return None
+
+
+def config_from(cls: type[T], section: Mapping[str, Any], **overrides: Any) -> T:
+    """A package's config dataclass built from the section keys that are its fields.
+
+    ``TrainConfig``, ``RetrainConfig`` and ``MCEAConfig`` name their fields as params.yaml names
+    the keys, so a stage passes its section and only what it computes (``overrides``: the global
+    batch, whether to show progress...). Keys that are not fields are left alone (the stage's
+    own: ``threads``, ``stages``...) and not read (the params trace stays exact); an int given
+    to a ``float`` field becomes a float (YAML's ``1`` for ``1.0``: the config's JSON and so the
+    resume fingerprint do not depend on the spelling).
+
+    Raises:
+        TypeError: If an override is not a field of ``cls``.
+    """
+    fields = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for name in fields - set(overrides):
+        if not dict.__contains__(section, name):
+            continue
+        value = section[name]
+        floats = float in _arms(hints[name])
+        if floats and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        values[name] = value
+    return cls(**values, **overrides)

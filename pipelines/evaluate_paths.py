@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path as FilePath
 
-import numpy as np
 from _common import load_params, stage_cost
 from _supernet import cpu_runtime, load_evaluator
 
-from scalenet.sampling import make_sampler
+from scalenet.sampling import draw_paths
 from scalenet.search.scored import ScoredPaths
-from scalenet.space import Path, count_batch, load_space
+from scalenet.space import Path, load_space
 from scalenet.space.progress import progress_bar
 from scalenet.supernet.engine import distributed_map, init_distributed
 
@@ -39,13 +38,9 @@ def evaluate(args: argparse.Namespace) -> None:
     train = load_params(args.params, "train_supernet")
     cpu_runtime("evaluate_paths", 1, train["eval_threads"])
     space = load_space(params["space"])
-    sampled = make_sampler("hss", space).sample_batch(
-        params["paths"], np.random.default_rng(params["seed"])
-    )
-    flops = count_batch(space, sampled.batch).flops
+    paths, flops = draw_paths("hss", space, params["paths"], params["seed"])
     context = init_distributed("auto")
     evaluator = load_evaluator(args.checkpoint, args.data, train, space.name, context.device)
-    paths = sampled.batch.paths(space)
     share = len(range(context.rank, len(paths), context.world_size))  # this rank's paths
     bar = progress_bar(total=share, desc="evaluate", leave=False, enabled=context.is_main)
 
@@ -59,7 +54,7 @@ def evaluate(args: argparse.Namespace) -> None:
     if not context.is_main:
         return
     target = FilePath(args.out)
-    ScoredPaths.of([path.encode() for path in paths], flops.tolist(), accuracies).write(target)
+    ScoredPaths.of([path.encode() for path in paths], flops, accuracies).write(target)
     print(f"evaluate_paths: {len(paths)} paths of {args.checkpoint} -> {target}")
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 from _common import CostRecord, fail, load_params, stage_cost, write_json
+from _params import config_from
 from _supernet import (
     cpu_runtime,
     data_digest,
@@ -105,23 +106,13 @@ def retrain(
     }
     context = join_run("retrain", out, fingerprint, cost)
     try:
-        config = RetrainConfig(
-            epochs=float(params["epochs"]),
+        config = config_from(
+            RetrainConfig,
+            params,
             batch_size=params["batch_size"] * context.world_size,
-            lr_per_1024=float(params["lr_per_1024"]),
-            warmup_epochs=float(params["warmup_epochs"]),
-            decay_epochs=float(params["decay_epochs"]),
-            decay_rate=float(params["decay_rate"]),
-            weight_decay=float(params["weight_decay"]),
-            ema_decay=params["ema_decay"],
-            label_smoothing=float(params["label_smoothing"]),
-            drop_rate=float(params["drop_rate"]),
             # In memory the recipe applies RandAugment; the FFCV loader applies it on the device.
             randaugment=params["randaugment"] and params["loader"] == "memory",
-            checkpoint_every=params["checkpoint_every"],
-            seed=params["seed"],
             progress=context.is_main,
-            channels_last=params["channels_last"],
         )
         indices = subset_indices(
             split_size(args.data, "train"), params["train_images"], params["seed"]

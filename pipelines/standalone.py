@@ -20,15 +20,14 @@ import argparse
 import json
 from pathlib import Path as FilePath
 
-import numpy as np
 import torch
 from _common import CostRecord, fail, load_params, stage_cost, write_json
 from _supernet import cpu_runtime, eval_batches
 from retrain import retrain
 
-from scalenet.sampling import make_sampler
+from scalenet.sampling import draw_paths
 from scalenet.search.scored import ScoredPaths
-from scalenet.space import count_batch, load_space
+from scalenet.space import load_space
 from scalenet.supernet.engine import init_distributed
 from scalenet.supernet.standalone.retrain import accuracy
 from scalenet.supernet.standalone.static import load_static
@@ -49,31 +48,8 @@ def main() -> None:
 def chosen_paths(params_file: str, count: int) -> tuple[list[str], list[int]]:
     """The first ``count`` of the rank stage's Q paths (the draw of ``evaluate_paths``)."""
     rank = load_params(params_file, "rank")
-    space = load_space(rank["space"])
-    sampled = make_sampler("hss", space).sample_batch(
-        rank["paths"], np.random.default_rng(rank["seed"])
-    )
-    flops = count_batch(space, sampled.batch).flops
-    paths = sampled.batch.paths(space)
-    return [p.encode() for p in paths[:count]], [int(f) for f in flops[:count]]
-
-
-class FirstMark(CostRecord):
-    """The stage's cost record, marked once: by the first path (whether the run resumes).
-
-    Each path's training marks its own resume; only the first says whether this stage continues
-    earlier work (a later path starting fresh must not drop the record of the paths before it).
-    """
-
-    def __init__(self, record: CostRecord) -> None:
-        super().__init__(record.file)
-        self.record = record
-        self.marked = False
-
-    def mark(self, resumed: bool) -> None:
-        if not self.marked:
-            self.record.mark(resumed)
-            self.marked = True
+    paths, flops = draw_paths("hss", load_space(rank["space"]), rank["paths"], rank["seed"])
+    return [p.encode() for p in paths[:count]], flops[:count]
 
 
 def standalone(args: argparse.Namespace, cost: CostRecord) -> None:
@@ -84,7 +60,7 @@ def standalone(args: argparse.Namespace, cost: CostRecord) -> None:
     # The retrain recipe, with this stage's length, subset and seed.
     recipe.update(epochs=params["epochs"], train_images=params["train_images"], seed=params["seed"])
     out = FilePath(args.out)
-    once = FirstMark(cost)
+    once = cost.first_mark_only()
     accuracies: list[float] = []
     for index, path in enumerate(paths):
         folder = out / "runs" / f"p{index}"

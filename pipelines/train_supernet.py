@@ -16,6 +16,7 @@ from pathlib import Path as FilePath
 
 import torch
 from _common import CostRecord, fail, load_params, stage_cost, write_json
+from _params import config_from
 from _supernet import (
     cpu_runtime,
     data_digest,
@@ -80,16 +81,7 @@ def train_and_evaluate(args: argparse.Namespace, cost: CostRecord) -> None:
     try:
         space = load_space(params["space"])
         sampler = make_sampler(args.sampler, space, **options)
-        config = TrainConfig(
-            iterations=params["iterations"],
-            lr=float(params["lr"]),
-            warmup=params["warmup"],
-            checkpoint_every=params["checkpoint_every"],
-            seed=params["seed"],
-            log_every=10,
-            progress=context.is_main,
-            channels_last=params["channels_last"],
-        )
+        config = config_from(TrainConfig, params, log_every=10, progress=context.is_main)
         torch.manual_seed(params["seed"])
         supernet = SuperSupernet(space, width_mode=params["width_mode"])
         batches = train_batches(

@@ -256,3 +256,53 @@ def test_every_section_model_is_strict_and_closed() -> None:
         assert model.model_config.get("strict") is True, name
     assert _common.OPTIONAL == {"budgets.explicit": None}
     assert _params.type_name(_params.Retrain.model_fields["epochs"].annotation) == "int or float"
+
+
+def test_config_from_takes_the_section_keys_that_are_fields() -> None:
+    import dataclasses
+
+    import _params
+
+    from scalenet.search import MCEAConfig
+    from scalenet.supernet import TrainConfig
+    from scalenet.supernet.standalone.retrain import RetrainConfig
+
+    retrain = _common.load_params(str(ROOT / "params.yaml"), "retrain")
+    config = _params.config_from(RetrainConfig, retrain, batch_size=7, progress=False)
+    # Every field the section names is taken (ints become floats for float fields), the rest
+    # keep their defaults; the stage's own keys (threads, stages...) are left alone.
+    taken = {f.name for f in dataclasses.fields(RetrainConfig)} & set(retrain) - {"batch_size"}
+    assert taken == {
+        "epochs", "lr_per_1024", "warmup_epochs", "decay_epochs", "decay_rate", "weight_decay",
+        "ema_decay", "label_smoothing", "drop_rate", "randaugment", "checkpoint_every", "seed",
+        "channels_last",
+    }  # fmt: skip
+    for name in taken:
+        assert getattr(config, name) == retrain[name], name
+    assert config.batch_size == 7 and config.progress is False and config.log_every == 10
+    assert isinstance(
+        _params.config_from(RetrainConfig, {"epochs": 2, "batch_size": 1}).epochs, float
+    )
+    search = _common.load_params(str(ROOT / "params.yaml"), "search")
+    assert _params.config_from(MCEAConfig, search).population == search["population"]
+    supernet = _common.load_params(str(ROOT / "params.yaml"), "train_supernet")
+    assert _params.config_from(TrainConfig, supernet).iterations == supernet["iterations"]
+    with pytest.raises(TypeError, match=r"TrainConfig has no field\(s\) batch"):
+        _params.config_from(TrainConfig, supernet, batch=3)
+    # Keys that are not fields are not read: the stage's params trace stays exact.
+    traced = _common.TracedSection({"iterations": 3, "threads": 2}, "train_supernet")
+    _params.config_from(TrainConfig, traced)
+    assert traced.read == {"iterations"}
+
+
+def test_first_mark_only_passes_the_first_mark(tmp_path) -> None:
+    record_file = tmp_path / "cost.json"
+    record_file.write_text("{}")
+    record = _common.CostRecord(record_file)
+    view = record.first_mark_only()
+    view.mark(True)
+    view.mark(False)  # a later training starting fresh: the stage's record is kept
+    assert record.resumed is True and record_file.is_file()
+    fresh = _common.CostRecord(record_file).first_mark_only()
+    fresh.mark(False)
+    assert not record_file.exists()

@@ -13,6 +13,7 @@ from scalenet.sampling import (
     PathSource,
     SampledBatch,
     UniformSampler,
+    draw_paths,
     make_sampler,
     resolve_stage_weights,
     stage_of,
@@ -63,6 +64,18 @@ def test_same_seed_same_paths(fmnist: SearchSpace, name: str) -> None:
     assert encode_all(first, fmnist) == encode_all(second, fmnist)
     assert np.array_equal(first.scaling_stage, second.scaling_stage)
     assert encode_all(sampler.sample_batch(64, rng(8)), fmnist) != encode_all(first, fmnist)
+
+
+@pytest.mark.parametrize("name", ["hss", "uniform"])
+def test_draw_paths_is_the_seeded_batch_with_its_flops(fmnist: SearchSpace, name: str) -> None:
+    paths, flops = draw_paths(name, fmnist, 12, 5)
+    batch = make_sampler(name, fmnist).sample_batch(12, rng(5))
+    assert [p.encode() for p in paths] == encode_all(batch, fmnist)
+    assert flops == [count(fmnist, path).flops for path in paths]
+    assert all(type(value) is int for value in flops)
+    assert draw_paths(name, fmnist, 0, 5) == ([], [])
+    with pytest.raises(ValueError, match="unknown option"):
+        draw_paths("uniform", fmnist, 2, 5, stage_weights="uniform")
 
 
 def test_golden_first_path_is_machine_independent(fmnist: SearchSpace) -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "PathSource",
     "SampledBatch",
     "UniformSampler",
+    "draw_paths",
     "make_sampler",
     "resolve_stage_weights",
     "stage_of",
@@ -501,3 +502,17 @@ def make_sampler(
     if name == "hss":
         return HierarchicalSampler(space, **options)
     return UniformSampler(space, **options)
+
+
+def draw_paths(
+    name: str, space: SearchSpace, count: int, seed: int, **options: Any
+) -> tuple[list[Path], list[int]]:
+    """``count`` paths of sampler ``name`` from ``default_rng(seed)``, with the FLOPs of each.
+
+    One seeded draw that several consumers repeat exactly: the pipeline's ranking paths are
+    scored on each super-supernet and, the first few, trained stand-alone. ``options`` go to
+    :func:`make_sampler`.
+    """
+    sampled = make_sampler(name, space, **options).sample_batch(count, np.random.default_rng(seed))
+    flops = count_batch(space, sampled.batch).flops
+    return sampled.paths(space), [int(value) for value in flops]
