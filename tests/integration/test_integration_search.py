@@ -128,6 +128,19 @@ def test_a_killed_supernet_search_resumes_to_the_identical_result(project):
     assert json.loads((shared / "result.json").read_text()) == expected
     assert (shared / "log.jsonl").read_text() == (reference / "log.jsonl").read_text()
 
+    # Other search settings: the 2-process search in the same folder starts over (each rank read
+    # the old state before rank 0 replaced it) and ends as a fresh one-process search does.
+    project.set_params({"search": {**TINY["search"], **SEARCH, "seed": 7}})
+    restarted = project.run(*TORCHRUN, *_search_command(str(shared))[1:])
+    assert "mcea: search settings changed, starting over" in restarted.stdout
+    fresh = project.root / "outputs/search-seed7"
+    project.run(*_search_command(str(fresh)))
+    assert json.loads((shared / "result.json").read_text()) == json.loads(
+        (fresh / "result.json").read_text()
+    )
+    for name in ("log.jsonl", "state/cache.jsonl"):
+        assert (shared / name).read_text() == (fresh / name).read_text(), name
+
     # evaluate_paths: 2 processes write the CSV of one
     for name, launcher in (("one", [sys.executable]), ("two", TORCHRUN)):
         project.run(
