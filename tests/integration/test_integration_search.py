@@ -129,8 +129,9 @@ def test_a_killed_supernet_search_resumes_to_the_identical_result(project):
     assert (shared / "log.jsonl").read_text() == (reference / "log.jsonl").read_text()
 
     # Other search settings: the 2-process search in the same folder starts over (each rank read
-    # the old state before rank 0 replaced it) and ends as a fresh one-process search does.
-    project.set_params({"search": {**TINY["search"], **SEARCH, "seed": 7}})
+    # the old state before rank 0 replaced it) and ends as a fresh one-process search does (one
+    # iteration: the two searches cost half).
+    project.set_params({"search": {**TINY["search"], **SEARCH, "seed": 7, "iterations": 1}})
     restarted = project.run(*TORCHRUN, *_search_command(str(shared))[1:])
     assert "mcea: search settings changed, starting over" in restarted.stdout
     fresh = project.root / "outputs/search-seed7"
