@@ -489,7 +489,7 @@ class MCEA:
                 self.store.reset()
             return self._new_state()
         state, cache = self.store.load()
-        if state.get("fingerprint") != _json_roundtrip(self.fingerprint):
+        if not self._same_search(state):
             if not self.restart:
                 raise ValueError(
                     f"{self.store.state_path}: written by a different search (config, space, "
@@ -513,6 +513,10 @@ class MCEA:
             state = json.loads(self.store.state_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
+        return self._same_search(state)
+
+    def _same_search(self, state: dict[str, Any]) -> bool:
+        """Whether a saved ``state`` was written by this search (config, space, budgets, extra)."""
         return bool(state.get("fingerprint") == _json_roundtrip(self.fingerprint))
 
     def _commit(self, state: dict[str, Any]) -> None:
