@@ -7,7 +7,6 @@ with one line. The mini-val split is the one `prepare` held out of train.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -22,8 +21,6 @@ from scalenet.data import DataError, subset_indices
 from scalenet.supernet import CheckpointError, SupernetEvaluator, SuperSupernet
 from scalenet.supernet.engine import (
     DistContext,
-    LoopResult,
-    MetricsWriter,
     init_distributed,
     resume_or_restart,
 )
@@ -52,35 +49,6 @@ def cpu_runtime(stage: str, processes: int, threads: int) -> int:
     torch.set_num_threads(threads)
     print(f"{stage}: {os.environ.get('WORLD_SIZE', '1')} process(es) x {threads} thread(s)")
     return threads
-
-
-def _last_logged_loss(out: Path) -> float | None:
-    """The loss of the last readable record in ``out/metrics.jsonl`` (None when there is none)."""
-    for _line, record in reversed(MetricsWriter(out / "metrics.jsonl").records()):
-        try:
-            return float(record["loss"])
-        except (ValueError, KeyError, TypeError):
-            continue
-    return None
-
-
-def training_summary(result: LoopResult, out: Path, previous: Path) -> dict[str, float | None]:
-    """``final_loss``, ``train_seconds`` and ``train_images_per_second`` of a finished run.
-
-    A run resumed at its end trains no step: its own loss is NaN and its timing 0, so the loss
-    comes from ``out/metrics.jsonl`` and the timing from the ``previous`` summary file (None
-    when it is not known).
-    """
-    loss = result.last_loss
-    final_loss = loss if loss == loss else _last_logged_loss(out)  # loss != loss: NaN
-    timing: dict[str, float | None] = {
-        "train_seconds": round(result.seconds, 1),
-        "train_images_per_second": round(result.images_per_second, 1),
-    }
-    if result.iterations == result.resumed_from and previous.is_file():
-        earlier = json.loads(previous.read_text(encoding="utf-8"))
-        timing = {key: earlier.get(key) or None for key in timing}
-    return {"final_loss": None if final_loss is None else round(final_loss, 4), **timing}
 
 
 def join_run(
@@ -115,6 +83,11 @@ def held_out_split(folder: str) -> str:
 def split_size(folder: str, split: str) -> int:
     """Images in a prepared split (from its manifest)."""
     return _data(scalenet_data.split_size, folder, split)
+
+
+def num_classes(folder: str) -> int:
+    """Classes of the prepared data set (from its manifest)."""
+    return _data(scalenet_data.num_classes, folder)
 
 
 def data_digest(folder: str) -> str:

@@ -25,7 +25,6 @@ from _supernet import (
     split_size,
     supernet_resolution,
     train_batches,
-    training_summary,
 )
 
 from scalenet.sampling import make_sampler
@@ -102,7 +101,7 @@ def train_and_evaluate(args: argparse.Namespace, cost: CostRecord) -> None:
         accuracy = {name: round(evaluator(path), 2) for name, path in space.extreme_paths().items()}
     except (ValueError, FileNotFoundError, CheckpointError, NonFiniteError) as error:
         fail(str(error).splitlines()[0])
-    summary = training_summary(result, out, out / "eval.json")
+    summary = result.summary(out, out / "eval.json")
     write_json(
         out / "eval.json",
         {

@@ -271,6 +271,26 @@ def test_finished_run_is_left_alone(tmp_path: FilePath) -> None:
     assert len(_records(tmp_path)) == 3
 
 
+def test_summary_of_a_run_finished_earlier_reads_its_files(tmp_path: FilePath) -> None:
+    first = Toy(tmp_path, 3).run()
+    summary = first.summary(tmp_path, tmp_path / "train.json")  # no earlier summary yet
+    assert summary["final_loss"] == round(first.last_loss, 4)
+    assert summary["train_seconds"] == round(first.seconds, 1)
+    assert summary["train_images_per_second"] == round(first.images_per_second, 1)
+    earlier = {"train_seconds": 12.5, "train_images_per_second": 0.0}  # 0: not known
+    (tmp_path / "train.json").write_text(json.dumps(earlier))
+    again = Toy(tmp_path, 3).run()  # resumed at its end: no step, NaN loss, no timing
+    # the loss of the last metrics record (the mean of its window) and the earlier timing
+    assert again.summary(tmp_path, tmp_path / "train.json") == {
+        "final_loss": round(_records(tmp_path)[-1]["loss"], 4),
+        "train_seconds": 12.5,
+        "train_images_per_second": None,
+    }
+    assert again.summary(tmp_path)["train_seconds"] == 0.0  # no earlier summary named
+    (tmp_path / "metrics.jsonl").write_text('{"iteration": 3, "loss": "cut')  # nothing readable
+    assert again.summary(tmp_path)["final_loss"] is None
+
+
 def test_only_the_main_rank_writes(tmp_path: FilePath) -> None:
     toy = Toy(tmp_path, 3, context=DistContext(rank=1))
     assert toy.run().iterations == 3

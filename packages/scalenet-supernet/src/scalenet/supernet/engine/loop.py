@@ -195,6 +195,40 @@ class LoopResult:
     seconds: float
     images_per_second: float
 
+    def summary(
+        self, out_dir: str | os.PathLike[str], previous: str | os.PathLike[str] | None = None
+    ) -> dict[str, float | None]:
+        """``final_loss``, ``train_seconds`` and ``train_images_per_second`` of the finished run.
+
+        A run resumed at its end trains no step: its own loss is NaN and its timing 0, so the
+        loss comes from the last readable record of ``out_dir/metrics.jsonl`` and the timing
+        from the ``previous`` summary (a JSON file written from an earlier call; None where
+        neither is known).
+        """
+        loss: float | None = self.last_loss
+        if loss != loss:  # NaN: no step in this invocation
+            loss = _last_logged_loss(FilePath(out_dir) / "metrics.jsonl")
+        timing: dict[str, float | None] = {
+            "train_seconds": round(self.seconds, 1),
+            "train_images_per_second": round(self.images_per_second, 1),
+        }
+        if self.iterations == self.resumed_from and previous is not None:
+            earlier = FilePath(previous)
+            if earlier.is_file():
+                recorded = json.loads(earlier.read_text(encoding="utf-8"))
+                timing = {key: recorded.get(key) or None for key in timing}
+        return {"final_loss": None if loss is None else round(loss, 4), **timing}
+
+
+def _last_logged_loss(file: FilePath) -> float | None:
+    """The loss of the last readable record of a metrics file (None when there is none)."""
+    for _line, record in reversed(MetricsWriter(file).records()):
+        try:
+            return float(record["loss"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
+
 
 class TrainingLoop:
     """The resumable training loop of both trainers, with its checkpoint and metrics files.
