@@ -4,18 +4,14 @@
         --data data/prepared --out outputs/retrain/scalenet-S3
 
 dvc.yaml runs it as a matrix over the families (scalenet, compound, random) and the scaling stages
-in `retrain.stages`. RMSProp (TF-style eps 1e-3, momentum 0.9), lr_per_1024 scaled with the batch,
-linear warm-up, x decay_rate every decay_epochs, EMA of the weights, label smoothing, dropout
-before the classifier, RandAugment when enabled, at the member's own resolution. Training uses a
-seeded subset of `retrain.train_images` images of the train split (all when null). Then the BN
-statistics of the final (EMA) weights are re-estimated over `retrain.bn_recalibration_batches`
-training batches ("precise BN"; 0 skips it): after a short schedule the running averages lag the
-weights so far that evaluation collapses to one class.
+in `retrain.stages`. The recipe is scalenet.supernet.standalone.retrain's (RMSProp, warm-up and
+step decay, EMA, label smoothing, dropout, RandAugment), at the member's own resolution, on a
+seeded subset of `retrain.train_images` train images (all when null), followed by precise BN
+over `retrain.bn_recalibration_batches` training batches (`Retrainer.precise_bn`; 0 skips it).
 
-Writes OUT/model.pt (the EMA weights when EMA is on), OUT/checkpoint.pt (kept by DVC: a killed run
-resumes from it; OUT/training.json stamps the settings, other settings start over),
-OUT/metrics.jsonl (with OUT/metrics.csv, the DVC plot) and OUT/train.json. Works under torchrun
-(params.yaml `launcher`).
+Writes OUT/model.pt, OUT/checkpoint.pt (kept by DVC: a killed run resumes from it; OUT/training.json
+stamps the settings, other settings start over), OUT/metrics.jsonl (with OUT/metrics.csv, the DVC
+plot) and OUT/train.json. Works under torchrun (params.yaml `launcher`).
 """
 
 from __future__ import annotations
@@ -33,15 +29,14 @@ from _supernet import (
     cpu_runtime,
     data_digest,
     join_run,
+    num_classes,
     split_size,
     subset_indices,
     train_batches,
-    training_summary,
 )
 
-from scalenet.supernet import CheckpointError, NonFiniteError, recalibrate_bn
+from scalenet.supernet import CheckpointError, NonFiniteError
 from scalenet.supernet.standalone.retrain import RetrainConfig, Retrainer
-from scalenet.supernet.standalone.static import save_static
 from scalenet.supernet.standalone.zoo import create_model
 
 #: Keys that do not change the trained weights (a checkpoint made under other values is resumed).
@@ -87,16 +82,12 @@ def retrain(
     params = load_params(args.params, "retrain") if params is None else dict(params)
     if not member.is_file():
         fail(f"{member} does not exist (run the generalize and baselines stages)")
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if (
-        params["train_images"] is not None
-        and params["train_images"] < params["batch_size"] * world_size
-    ):
+    world_size, wanted = int(os.environ.get("WORLD_SIZE", "1")), params["train_images"]
+    if wanted is not None and wanted < params["batch_size"] * world_size:
         fail(
-            f"retrain.train_images = {params['train_images']} must be >= retrain.batch_size "
+            f"retrain.train_images = {wanted} must be >= retrain.batch_size "
             f"= {params['batch_size']} x {world_size} process(es) (or null for the whole split)"
         )
-    manifest = FilePath(args.data) / "manifest.json"  # data_digest checks that it exists
     out = FilePath(args.out)
     fingerprint = {
         "space": params["space"],
@@ -114,12 +105,11 @@ def retrain(
             randaugment=params["randaugment"] and params["loader"] == "memory",
             progress=context.is_main,
         )
-        indices = subset_indices(
-            split_size(args.data, "train"), params["train_images"], params["seed"]
-        )
-        train_count = split_size(args.data, "train") if indices is None else len(indices)
+        size = split_size(args.data, "train")
+        indices = subset_indices(size, params["train_images"], params["seed"])
+        train_count = size if indices is None else len(indices)
         torch.manual_seed(params["seed"])
-        classes = len(json.loads(manifest.read_text(encoding="utf-8"))["classes"])
+        classes = num_classes(args.data)
         model = create_model(member, num_classes=classes, space=params["space"])
         batches = train_batches(
             params["loader"],
@@ -137,14 +127,8 @@ def retrain(
         fail(str(error).splitlines()[0])
     if not context.is_main:
         return
-    recalibrated = 0
-    if params["bn_recalibration_batches"] > 0:
-        # Same batches on every run (the data position is in the checkpoint): deterministic.
-        recalibrated = recalibrate_bn(
-            trainer.final_model, batches, params["bn_recalibration_batches"]
-        )
-        save_static(trainer.final_model, out / "model.pt")
-    summary = training_summary(result, out, out / "train.json")
+    recalibrated = trainer.precise_bn(params["bn_recalibration_batches"])
+    summary = result.summary(out, out / "train.json")
     write_json(
         out / "train.json",
         {

@@ -31,6 +31,7 @@ def prepared(idx_folder: Path, tmp_path: Path) -> Path:
 def test_manifest_facts(prepared: Path) -> None:
     assert sd.split_size(prepared, "train") == 51 and sd.split_size(prepared, "minival") == 9
     assert sd.split_size(prepared, "test") == 20 and sd.held_out_split(prepared) == "test"
+    assert sd.num_classes(prepared) == 3
     digest = sd.manifest_digest(prepared)
     assert len(digest) == 64 and digest == sd.manifest_digest(prepared)
     with pytest.raises(DataError, match=r"has no val split \(splits: minival, test, train\)"):
@@ -89,6 +90,8 @@ def test_ffcv_loader_streams_the_same_images(prepared: Path) -> None:
         (lambda f: sd.manifest_digest(f / "nowhere"),
          r"nowhere/manifest\.json does not exist \(run the prepare stage"),
         (lambda f: sd.held_out_split(f / "nowhere"), "has neither test.beton nor val.beton"),
+        (lambda f: sd.num_classes(f / "nowhere"),
+         r"nowhere/manifest\.json does not exist \(run the prepare stage"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_data_error(prepared: Path, call: object, message: str) -> None:

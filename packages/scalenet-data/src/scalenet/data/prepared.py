@@ -37,6 +37,7 @@ __all__ = [
     "Loader",
     "held_out_split",
     "manifest_digest",
+    "num_classes",
     "open_split",
     "read_split",
     "split_size",
@@ -71,6 +72,11 @@ def split_size(folder: str | os.PathLike[str], split: str) -> int:
     if split not in splits:
         raise DataError(f"{folder} has no {split} split (splits: {', '.join(sorted(splits))})")
     return int(splits[split]["num_samples"])
+
+
+def num_classes(folder: str | os.PathLike[str]) -> int:
+    """Classes of a prepared data set (from the manifest)."""
+    return len(json.loads(_manifest(folder).read_text(encoding="utf-8"))["classes"])
 
 
 def held_out_split(folder: str | os.PathLike[str]) -> str:

@@ -25,6 +25,7 @@ Fine-tuning (supplementary A, "Fine-tuning tasks") is the same recipe without EM
 backbone with a new classifier (:func:`scalenet.supernet.standalone.zoo.finetune`,
 :meth:`RetrainConfig.finetuning`).
 
+:meth:`Retrainer.precise_bn` re-estimates the final weights' BN statistics after training.
 Evaluation (:func:`evaluate_model`): top-1, top-5 (with >= 5 classes), FLOPs, parameters and the
 median CPU latency at batch 1 (:func:`cpu_latency_ms`).
 """
@@ -48,6 +49,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from scalenet.supernet.bn import recalibrate_bn
 from scalenet.supernet.engine import (
     DistContext,
     LoopConfig,
@@ -434,6 +436,23 @@ class Retrainer:
         if self.context.is_main:
             save_static(self.final_model, self.out_dir / "model.pt")
         return RetrainResult(**asdict(result))
+
+    def precise_bn(self, num_batches: int) -> int:
+        """Re-estimate the BN statistics of :attr:`final_model` and save it again ("precise BN").
+
+        After a short schedule the running averages lag the weights so far that evaluation
+        collapses to one class; :func:`~scalenet.supernet.bn.recalibrate_bn` replaces them by the
+        exact mean over the next ``num_batches`` training batches (the same batches on every
+        run: the data position is in the checkpoint) and ``out_dir/model.pt`` is rewritten
+        (main rank). 0 changes nothing.
+
+        Returns:
+            The number of batches used.
+        """
+        used = recalibrate_bn(self.final_model, self.batches, num_batches)
+        if used and self.context.is_main:
+            save_static(self.final_model, self.out_dir / "model.pt")
+        return used
 
 
 # -- evaluation ------------------------------------------------------------------------------------
