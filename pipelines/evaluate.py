@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -27,7 +28,7 @@ import torch
 from _common import CostRecord, fail, load_params, stage_cost, write_json
 from _supernet import default_device, eval_batches, held_out_split, split_size, subset_indices
 
-from scalenet.space.files import write_csv
+from scalenet.space.files import read_json, write_csv
 from scalenet.space.progress import progress_bar
 from scalenet.supernet.standalone.cache import EvaluationCache
 from scalenet.supernet.standalone.retrain import evaluate_model
@@ -49,6 +50,22 @@ def main() -> None:
         evaluate(args, cost)
 
 
+def evaluate_file(
+    weights: FilePath, path: str, params: dict[str, Any], data: str, split: str, indices: Any
+) -> dict[str, Any]:
+    """Load ``weights`` (which must hold ``path``) and evaluate them on ``split``."""
+    model = load_static(weights, path=path)
+    if not isinstance(model, StaticNet):
+        raise ValueError(f"{weights}: an average of two networks, not a retrained one")
+    torch.manual_seed(params["seed"])
+    model.to(default_device())
+    device = next(model.parameters()).device
+    loader, size = params["loader"], params["batch_size"]
+    batches = eval_batches(loader, data, split, size, model.resolution, indices, device=device)
+    repeats = params["latency_repeats"]
+    return evaluate_model(model, batches, latency_repeats=repeats, keep_predictions=True)
+
+
 def evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
     """Evaluate every retrained model (reusing cached results); write metrics and the CSV.
 
@@ -56,15 +73,10 @@ def evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
         Whether cached results of an earlier (interrupted) run were reused.
     """
     params = load_params(args.params, "evaluate")
-    retrain = load_params(args.params, "retrain")
-    stages = retrain["stages"]
     retrained = FilePath(args.retrained)
-    wanted = [(family, j) for family in FAMILIES for j in sorted(set(stages))]
-    missing = [
-        f"{family}-S{j}"
-        for family, j in wanted
-        if not (retrained / f"{family}-S{j}" / "model.pt").is_file()
-    ]
+    stages = sorted(set(load_params(args.params, "retrain")["stages"]))
+    wanted = [(family, j) for family in FAMILIES for j in stages]
+    missing = [f"{f}-S{j}" for f, j in wanted if not (retrained / f"{f}-S{j}/model.pt").is_file()]
     if missing:
         fail(f"no retrained model for {', '.join(missing)} in {retrained} (run dvc repro retrain)")
     split = held_out_split(args.data)
@@ -72,53 +84,31 @@ def evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
     indices = subset_indices(size, params["test_images"], params["seed"])
     images = size if indices is None else len(indices)
     out = FilePath(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     cache = EvaluationCache(out / "cache.jsonl")
     cost.mark(len(cache) > 0)  # an earlier run's results are reused: its record is added
     settings = {**params, "split": split, "images": images}
     models: dict[str, dict[str, Any]] = {}
     predictions: dict[str, list[int]] = {}
     labels: list[int] | None = None
-    reused = 0
+    reused = False
     for family, j in progress_bar(wanted, desc="evaluate", leave=False):
-        folder = retrained / f"{family}-S{j}"
-        member_file = FilePath(args.families) / family / f"S{j}.json"
-        if not member_file.is_file():
-            fail(f"{member_file} does not exist (run the generalize and baselines stages)")
-        member = json.loads(member_file.read_text(encoding="utf-8"))
-        key = cache.key(folder / "model.pt", settings)
-        reused += key in cache
-        if key not in cache:
-            try:
-                model = load_static(folder / "model.pt")
-            except ValueError as error:
-                fail(str(error))
-            if not isinstance(model, StaticNet) or model.path != member["path"]:
-                fail(f"{folder / 'model.pt'} is not the network of {member_file}")
-            torch.manual_seed(params["seed"])
-            model.to(default_device())
-            batches = eval_batches(
-                params["loader"],
-                args.data,
-                split,
-                params["batch_size"],
-                model.resolution,
-                indices,
-                device=next(model.parameters()).device,
+        folder, name = retrained / f"{family}-S{j}", f"{family}/S{j}"
+        try:
+            member = read_json(FilePath(args.families) / family / f"S{j}.json", "family member")
+            weights = folder / "model.pt"
+            compute = partial(
+                evaluate_file, weights, member["path"], params, args.data, split, indices
             )
-            repeats = params["latency_repeats"]
-            cache.add(
-                key,
-                evaluate_model(model, batches, latency_repeats=repeats, keep_predictions=True),
-            )
-        found = {name: value for name, value in cache[key].items() if name != "labels"}
-        predictions[f"{family}/S{j}"] = found.pop("predictions")
-        if labels is None:
-            labels = cache[key]["labels"]
-        elif cache[key]["labels"] != labels:
+            found, hit = cache.evaluate(weights, settings, compute)
+        except ValueError as error:
+            fail(str(error).splitlines()[0])
+        reused |= hit
+        predictions[name] = found.pop("predictions")
+        if labels is not None and found["labels"] != labels:
             fail(f"{family}-S{j}: evaluated on other images than the models before it")
+        labels = found.pop("labels")
         trained = json.loads((folder / "train.json").read_text(encoding="utf-8"))
-        models[f"{family}/S{j}"] = {
+        models[name] = {
             **found,
             "family": family,
             "stage": j,
@@ -130,28 +120,16 @@ def evaluate(args: argparse.Namespace, cost: CostRecord) -> bool:
             "test_images": images,
         }
     write_json(out / "metrics.json", {"models": models})
-    write_json(
-        out / "predictions.json",
-        {
-            "split": split,
-            "images": images,
-            "indices": None if indices is None else [int(i) for i in indices],
-            "labels": labels,
-            "models": predictions,
-        },
-        indent=None,
-    )
+    kept = None if indices is None else [int(i) for i in indices]
+    every = {"split": split, "images": images, "indices": kept, "labels": labels}
+    write_json(out / "predictions.json", {**every, "models": predictions}, indent=None)
     rows = ([name, *(record[key] for key in CSV_COLUMNS[1:])] for name, record in models.items())
     write_csv(out / "models.csv", CSV_COLUMNS, rows)
     for family in FAMILIES:
-        row = ", ".join(
-            f"S{record['stage']} {100 * record['top1']:.1f}%"
-            for record in models.values()
-            if record["family"] == family
-        )
+        rows_of = [r for r in models.values() if r["family"] == family]
+        row = ", ".join(f"S{r['stage']} {100 * r['top1']:.1f}%" for r in rows_of)
         print(f"evaluate: {family:<8} top-1 on {images} {split} images: {row}")
-
-    return reused > 0
+    return reused
 
 
 if __name__ == "__main__":

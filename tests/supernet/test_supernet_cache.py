@@ -52,3 +52,31 @@ def test_torn_and_old_records_are_ignored(tmp_path) -> None:
 def test_a_result_without_predictions_is_refused(tmp_path) -> None:
     with pytest.raises(ValueError, match="needs predictions and labels"):
         EvaluationCache(tmp_path / "cache.jsonl").add("a", {"top1": 0.5})
+
+
+def test_evaluate_computes_once_and_then_reuses(tmp_path) -> None:
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"weights")
+    calls: list[int] = []
+
+    def compute() -> dict[str, object]:
+        calls.append(1)
+        return _result(0.5)
+
+    cache = EvaluationCache(tmp_path / "cache.jsonl")
+    assert cache.evaluate(weights, {"seed": 0}, compute) == (_result(0.5), False)
+    assert cache.evaluate(weights, {"seed": 0}, compute) == (_result(0.5), True)
+    again = EvaluationCache(tmp_path / "cache.jsonl")  # after a restart: from the file
+    assert again.evaluate(weights, {"seed": 0}, compute) == (_result(0.5), True)
+    assert len(calls) == 1
+    assert again.evaluate(weights, {"seed": 1}, compute) == (_result(0.5), False)  # new settings
+    assert len(calls) == 2
+
+
+def test_evaluate_refuses_a_result_without_predictions(tmp_path) -> None:
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"weights")
+    cache = EvaluationCache(tmp_path / "cache.jsonl")
+    with pytest.raises(ValueError, match="needs predictions and labels"):
+        cache.evaluate(weights, {}, lambda: {"top1": 0.5})
+    assert len(cache) == 0 and not (tmp_path / "cache.jsonl").exists()

@@ -83,6 +83,16 @@ def test_load_static_rejects_garbage(tmp_path: FilePath, tiny_space: SearchSpace
         load_static(tmp_path / "bad.pt", tiny_space)
 
 
+def test_load_static_checks_the_path_it_was_asked_for(
+    trained_like: SuperSupernet, tiny_space: SearchSpace, tmp_path: FilePath
+) -> None:
+    first, second = random_paths(tiny_space, 2, seed=5)
+    save_static(trained_like.extract(first, "left"), tmp_path / "model.pt")
+    assert load_static(tmp_path / "model.pt", tiny_space, path=first.encode()).path == first.encode()
+    with pytest.raises(ValueError, match=r"model\.pt: holds the network of path .*, not "):
+        load_static(tmp_path / "model.pt", tiny_space, path=second.encode())
+
+
 def _counted(module: torch.nn.Module, resolution: int) -> int:
     with FlopCounterMode(display=False) as counter:
         module(torch.randn(1, 3, resolution, resolution))

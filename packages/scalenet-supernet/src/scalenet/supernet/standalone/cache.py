@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,29 @@ class EvaluationCache:
     def __getitem__(self, key: str) -> dict[str, Any]:
         """The metrics of ``key`` with its ``predictions`` and ``labels`` (a copy)."""
         return dict(self._results[key])
+
+    def evaluate(
+        self,
+        weights: str | os.PathLike[str],
+        settings: Mapping[str, Any],
+        compute: Callable[[], Mapping[str, Any]],
+    ) -> tuple[dict[str, Any], bool]:
+        """The cached result of ``weights`` under ``settings``, else ``compute()`` stored.
+
+        Args:
+            weights: The weights file (hashed by content, :meth:`key`).
+            settings: The evaluation settings (part of the key).
+            compute: Evaluates the model when no result is cached; returns metrics with
+                ``predictions`` and ``labels`` (``evaluate_model(..., keep_predictions=True)``).
+
+        Returns:
+            The result (a copy, as :meth:`__getitem__`) and whether it came from the cache.
+        """
+        key = self.key(weights, settings)
+        reused = key in self
+        if not reused:
+            self.add(key, compute())
+        return self[key], reused
 
     def add(self, key: str, result: Mapping[str, Any]) -> None:
         """Store ``result`` (metrics plus ``predictions`` and ``labels``) and append it to the file.

@@ -227,12 +227,17 @@ def save_static(model: StaticNet | BilateralAverage, file: str | os.PathLike[str
 
 
 def load_static(
-    file: str | os.PathLike[str], space: SearchSpace | None = None
+    file: str | os.PathLike[str], space: SearchSpace | None = None, *, path: str | None = None
 ) -> StaticNet | BilateralAverage:
     """Load a network written by :func:`save_static` (``space`` defaults to the saved name).
 
+    Args:
+        file: The saved network.
+        space: The search space to build it in (default: the one named in the file).
+        path: The path string the file must hold (e.g. a family member's); None accepts any.
+
     Raises:
-        ValueError: If the file is not a saved static network.
+        ValueError: If the file is not a saved static network, or holds another path.
     """
     try:
         payload = torch.load(file, map_location="cpu", weights_only=True)
@@ -240,6 +245,8 @@ def load_static(
         raise ValueError(f"{file}: not a readable static network ({error})") from None
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise ValueError(f"{file}: not a static network saved by scalenet.supernet")
+    if path is not None and payload["path"] != path:
+        raise ValueError(f"{file}: holds the network of path {payload['path']}, not {path}")
     space = space if space is not None else load_space(payload["space"])
     # A network retrained on another number of classes than its space's (10 ImageFolder classes
     # with the imagenet space; the zoo's num_classes) keeps its classifier's size.
