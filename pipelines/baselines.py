@@ -27,12 +27,11 @@ from scalenet.scaling import (
     write_family,
 )
 from scalenet.space import (
-    ARCH_PRESETS,
     BaseArch,
     Budgets,
     SearchSpace,
+    checked_path,
     feasible_bases,
-    get_arch,
     load_budgets,
     load_space,
 )
@@ -41,11 +40,10 @@ from scalenet.space import (
 def compound_base(text: str, space: SearchSpace) -> BaseArch:
     """``baselines.compound_base``: a preset name or an arch string, checked against the space."""
     try:
-        base = get_arch(text) if text in ARCH_PRESETS else BaseArch.decode(text)
-        space.validate(base)
+        # a preset must use the space's choices too: the comparison is within the space
+        return checked_path(text, space, presets="choices").base
     except ValueError as error:
         fail(f"baselines.compound_base {text!r}: {error}")
-    return base
 
 
 def random_base(space: SearchSpace, budgets: Budgets, seed: int) -> BaseArch:

@@ -7,8 +7,7 @@ import pytest
 
 from scalenet.scaling import TABLE3_SEARCHED, build_family, write_family
 from scalenet.scaling.plot import plot_fit
-from scalenet.space import Path, SearchSpace, count, get_arch
-from scalenet.space.cli import resolve_path
+from scalenet.space import Path, SearchSpace, count, get_arch, resolve_path
 
 
 def test_family_from_table3(imagenet: SearchSpace, tmp_path: FilePath) -> None:

@@ -87,7 +87,7 @@ def test_family_member_file(space: SearchSpace, tmp_path: FilePath) -> None:
     bad.write_text("{}")
     with pytest.raises(ValueError, match=r"bad\.json"):
         create_model(str(bad), space=space)
-    with pytest.raises(ValueError, match="not found"):
+    with pytest.raises(ValueError, match=r"ARCH file .*missing\.json does not exist"):
         create_model(str(tmp_path / "missing.json"), space=space)
 
 

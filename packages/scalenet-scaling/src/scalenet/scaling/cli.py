@@ -32,16 +32,15 @@ from scalenet.scaling.functions import FUNCTION_NAMES, get_function
 from scalenet.scaling.projection import DEFAULT_PROJECT, PROJECT_MODES, project_to_budget
 from scalenet.scaling.strategies import STRATEGY_PRESETS, SearchedStrategies, load_strategies
 from scalenet.space import (
-    ARCH_PRESETS,
     BaseArch,
     Path,
     SearchSpace,
+    checked_path,
     count,
     load_budgets,
     load_space,
 )
 from scalenet.space import compute_budgets as _compute_budgets
-from scalenet.space.cli import resolve_path
 from scalenet.space.cli_support import OneLineParser, dispatch
 
 __all__ = ["main"]
@@ -56,15 +55,6 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], lines: list[str]) -
 
 #: The space when neither --space nor the strategies name one.
 DEFAULT_SPACE = "imagenet"
-
-
-def _load_base(arch: str, space: SearchSpace) -> BaseArch:
-    path = resolve_path(arch)
-    if arch in ARCH_PRESETS:
-        space.check_shape(path.base)  # a preset named on purpose may leave the space's choices
-    else:
-        space.validate(path.base)
-    return path.base
 
 
 def _load_space(
@@ -116,7 +106,7 @@ def _strategies_and_base(
     if args.stages < searched.max_stage:
         raise ValueError(f"--stages K = {args.stages} must be >= M = {searched.max_stage}")
     if args.base is not None:
-        base: BaseArch | None = _load_base(args.base, space)
+        base: BaseArch | None = checked_path(args.base, space).base
     else:
         base = searched.base
         if base is not None:
@@ -268,7 +258,7 @@ def _cmd_compound(args: argparse.Namespace) -> None:
     if (args.phi is None) == (args.stages is None):
         raise ValueError("give exactly one of --phi (list of phi values) or --stages K (family)")
     space = _load_space(args)
-    base = _load_base(args.base, space)
+    base = checked_path(args.base, space).base
     if args.stages is not None:
         family = compound_family(space, base, args.stages, _f0(args, space), coeffs)
         _write_outputs(args, family)

@@ -21,12 +21,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from scalenet.space.arch import BaseArch, Path, Scaling
+from scalenet.space.arch import Path, Scaling
 from scalenet.space.budgets import MIN_SAMPLES, compute_budgets
 from scalenet.space.cli_support import OneLineParser, dispatch
-from scalenet.space.files import read_json
 from scalenet.space.network import expand_path
-from scalenet.space.presets import ARCH_PRESETS, get_arch
+from scalenet.space.resolve import checked_path, resolve_path
 from scalenet.space.rules import DEFAULT_CONVENTION, FLOPS_CONVENTIONS
 from scalenet.space.space import SearchSpace, list_spaces, load_space
 
@@ -34,30 +33,6 @@ __all__ = ["MAX_COEFFICIENT", "main", "resolve_path"]
 
 #: Largest d, w or r that ``flops`` and ``show`` expand (S5 of Table 3 has r = 2.378).
 MAX_COEFFICIENT = 16.0
-
-
-def resolve_path(arch: str, scaling: Scaling | None = None) -> Path:
-    """Turn a CLI ARCH (preset name, arch/path string or JSON file) into a :class:`Path`.
-
-    Args:
-        arch: A preset name, an architecture or path string, or a ``.json`` file holding a path
-            (``{"path": ...}`` or ``{"base": ..., "scaling": ...}``) or an arch
-            (``{"stages": ...}``).
-        scaling: Overrides the path's scaling when given.
-    """
-    if arch in ARCH_PRESETS:
-        path = Path(get_arch(arch))
-    elif arch.endswith(".json"):
-        data = read_json(arch, "ARCH file")
-        path = Path(BaseArch.from_json(data)) if "stages" in data else Path.from_json(data)
-    else:
-        if "/" not in arch and "@" not in arch and not arch.startswith("k"):
-            raise ValueError(
-                f"ARCH {arch!r} is not a preset ({', '.join(sorted(ARCH_PRESETS))}), "
-                "an arch string or a .json file"
-            )
-        path = Path.decode(arch)
-    return path if scaling is None else Path(path.base, scaling)
 
 
 def _scaling_from_args(args: argparse.Namespace) -> Scaling | None:
@@ -69,11 +44,7 @@ def _scaling_from_args(args: argparse.Namespace) -> Scaling | None:
 
 def _load_checked(args: argparse.Namespace) -> tuple[SearchSpace, Path]:
     space = load_space(args.space)
-    path = resolve_path(args.arch, _scaling_from_args(args))
-    if args.arch in ARCH_PRESETS:
-        space.check_shape(path.base)  # presets may override channels: shape only
-    else:
-        space.validate(path.base)
+    path = checked_path(args.arch, space, _scaling_from_args(args))
     for name in ("depth", "width", "resolution"):
         value = getattr(path.scaling, name)
         if value > MAX_COEFFICIENT:

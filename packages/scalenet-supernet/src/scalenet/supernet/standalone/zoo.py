@@ -9,7 +9,9 @@
   by Table 3's strategies, :func:`scalenet.space.scalenet_path`);
 * any path string ``<arch>@d..,w..,r..`` (a bare architecture gets the identity scaling);
 * any family member file written by the ``generalize`` stage (``outputs/family/scalenet/S<j>.json``,
-  a JSON object with a ``path`` key) or any JSON of :meth:`scalenet.space.Path.to_json`.
+  a JSON object with a ``path`` key) or any JSON of :meth:`scalenet.space.Path.to_json`;
+
+read by :func:`scalenet.space.resolve_path`, the one reading of every command that names a model.
 
 ``pretrained_path`` loads weights saved by
 :func:`~scalenet.supernet.standalone.static.save_static` or a retraining checkpoint (its EMA
@@ -20,17 +22,14 @@ weights when it has them); a different ``num_classes`` then gets a fresh classif
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import re
-from pathlib import Path as FilePath
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from scalenet.space import Path, SearchSpace, get_arch, load_space, scalenet_path
+from scalenet.space import MODEL_PRESETS, Path, SearchSpace, load_space, resolve_path
 from scalenet.supernet.standalone.static import StaticNet
 
 __all__ = [
@@ -44,46 +43,11 @@ __all__ = [
     "set_dropout",
 ]
 
-#: Preset names accepted by :func:`create_model`.
-PRESETS: tuple[str, ...] = ("efficientnet_b0", *(f"scalenet_s{j}" for j in range(6)))
+#: Preset names accepted by :func:`create_model` (:data:`scalenet.space.MODEL_PRESETS`).
+PRESETS: tuple[str, ...] = MODEL_PRESETS
 
-_SCALENET_RE = re.compile(r"^scalenet_s(\d+)$")
 _STATIC_FORMAT = "scalenet-static-net"
 _CHECKPOINT_FORMAT = "scalenet-checkpoint-v1"
-
-
-def resolve_path(name_or_path: str | os.PathLike[str] | Path) -> Path:
-    """The path behind a preset name, a path string or a family member / path JSON file.
-
-    Raises:
-        ValueError: If it is none of these (the message lists the presets).
-    """
-    if isinstance(name_or_path, Path):
-        return name_or_path
-    text = str(name_or_path).strip()
-    if text == "efficientnet_b0":
-        return Path(get_arch("efficientnet_b0"))
-    match = _SCALENET_RE.match(text)
-    if match is not None and text in PRESETS:
-        return scalenet_path(int(match.group(1)))
-    if match is not None:
-        raise ValueError(f"model {text!r} not in {{{', '.join(PRESETS)}}}")
-    if text.endswith(".json"):
-        file = FilePath(text)
-        if not file.exists():
-            raise ValueError(f"model file {text} not found")
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-            return Path.from_json(data)
-        except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{text}: not a path / family member JSON ({error})") from None
-    try:
-        return Path.decode(text)
-    except ValueError as error:
-        raise ValueError(
-            f"model {text!r} is not a preset in {{{', '.join(PRESETS)}}}, a path string or a "
-            f"family member .json ({error})"
-        ) from None
 
 
 def _resolve_space(space: str | SearchSpace) -> SearchSpace:
