@@ -14,16 +14,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from _common import CostRecord, fail
+from _common import fail
 
 import scalenet.data as scalenet_data
 from scalenet.data import DataError, subset_indices
 from scalenet.supernet import CheckpointError, SupernetEvaluator, SuperSupernet
-from scalenet.supernet.engine import (
-    DistContext,
-    init_distributed,
-    resume_or_restart,
-)
+from scalenet.supernet.engine import DistContext
 from scalenet.supernet.engine.runtime import ALLOCATORS, CpuRuntime, relaunch
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
@@ -49,22 +45,6 @@ def cpu_runtime(stage: str, processes: int, threads: int) -> int:
     torch.set_num_threads(threads)
     print(f"{stage}: {os.environ.get('WORLD_SIZE', '1')} process(es) x {threads} thread(s)")
     return threads
-
-
-def join_run(
-    stage: str, out: Path, fingerprint: dict[str, object], cost: CostRecord
-) -> DistContext:
-    """Join torchrun's group (if any); rank 0 keeps or drops ``out``'s checkpoint; all wait.
-
-    The checkpoint is kept only if it was made with the same settings (``resume_or_restart``):
-    DVC keeps it between runs (`persist: true`), so a killed `dvc repro` resumes where it
-    stopped, and a change of the settings that decide the weights starts training over.
-    """
-    context = init_distributed("auto")
-    if context.is_main:
-        cost.mark(resume_or_restart(out, fingerprint, name=stage))
-    context.barrier()
-    return context
 
 
 def _data(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -7,7 +7,7 @@ dvc.yaml runs it as a matrix over the families (scalenet, compound, random) and 
 in `retrain.stages`. The recipe is scalenet.supernet.standalone.retrain's (RMSProp, warm-up and
 step decay, EMA, label smoothing, dropout, RandAugment), at the member's own resolution, on a
 seeded subset of `retrain.train_images` train images (all when null), followed by precise BN
-over `retrain.bn_recalibration_batches` training batches (`Retrainer.precise_bn`; 0 skips it).
+over `retrain.bn_recalibration_batches` training batches (`Retrainer.recalibrate_bn`; 0 skips it).
 
 Writes OUT/model.pt, OUT/checkpoint.pt (kept by DVC: a killed run resumes from it; OUT/training.json
 stamps the settings, other settings start over), OUT/metrics.jsonl (with OUT/metrics.csv, the DVC
@@ -28,7 +28,6 @@ from _params import config_from
 from _supernet import (
     cpu_runtime,
     data_digest,
-    join_run,
     num_classes,
     split_size,
     subset_indices,
@@ -36,6 +35,7 @@ from _supernet import (
 )
 
 from scalenet.supernet import CheckpointError, NonFiniteError
+from scalenet.supernet.engine import init_distributed
 from scalenet.supernet.standalone.retrain import RetrainConfig, Retrainer
 from scalenet.supernet.standalone.zoo import create_model
 
@@ -95,7 +95,7 @@ def retrain(
         "data": data_digest(args.data),
         **{key: value for key, value in params.items() if key not in NOT_TRAINING},
     }
-    context = join_run("retrain", out, fingerprint, cost)
+    context = init_distributed("auto")
     try:
         config = config_from(
             RetrainConfig,
@@ -121,13 +121,15 @@ def retrain(
             indices,
             randaugment=params["randaugment"],
         )
-        trainer = Retrainer(model, batches, config, out, context)
+        trainer = Retrainer(model, batches, config, out, context, fingerprint=fingerprint)
+        if context.is_main:
+            cost.mark(trainer.resumes())  # before run(), which may start over
         result = trainer.run()
     except (ValueError, CheckpointError, NonFiniteError) as error:
         fail(str(error).splitlines()[0])
     if not context.is_main:
         return
-    recalibrated = trainer.precise_bn(params["bn_recalibration_batches"])
+    recalibrated = trainer.recalibrate_bn(params["bn_recalibration_batches"])
     summary = result.summary(out, out / "train.json")
     write_json(
         out / "train.json",

@@ -20,7 +20,6 @@ from _params import config_from
 from _supernet import (
     cpu_runtime,
     data_digest,
-    join_run,
     make_evaluator,
     split_size,
     supernet_resolution,
@@ -36,6 +35,7 @@ from scalenet.supernet import (
     SuperSupernet,
     TrainConfig,
 )
+from scalenet.supernet.engine import init_distributed
 from scalenet.supernet.trainer import WIDTH_MODES_REVISION
 
 #: The keys that decide the trained weights; a checkpoint made under other values is not resumed.
@@ -76,7 +76,7 @@ def train_and_evaluate(args: argparse.Namespace, cost: CostRecord) -> None:
         # of the old bcnet starts over instead of being refused on resume
         "width_modes_revision": WIDTH_MODES_REVISION,
     }
-    context = join_run("train_supernet", out, fingerprint, cost)
+    context = init_distributed("auto")
     try:
         space = load_space(params["space"])
         sampler = make_sampler(args.sampler, space, **options)
@@ -91,7 +91,13 @@ def train_and_evaluate(args: argparse.Namespace, cost: CostRecord) -> None:
             supernet_resolution(supernet),
             context,
         )
-        result = SupernetTrainer(supernet, sampler, batches, config, out, context).run()
+        trainer = SupernetTrainer(
+            supernet, sampler, batches, config, out, context,
+            fingerprint=fingerprint, name="train_supernet",
+        )  # fmt: skip
+        if context.is_main:
+            cost.mark(trainer.resumes())  # before run(), which may start over
+        result = trainer.run()
         if not context.is_main:
             return
         if params["eval_threads"] > 0:  # the other processes have finished: use their cores

@@ -88,7 +88,9 @@ def test_load_static_checks_the_path_it_was_asked_for(
 ) -> None:
     first, second = random_paths(tiny_space, 2, seed=5)
     save_static(trained_like.extract(first, "left"), tmp_path / "model.pt")
-    assert load_static(tmp_path / "model.pt", tiny_space, path=first.encode()).path == first.encode()
+    assert (
+        load_static(tmp_path / "model.pt", tiny_space, path=first.encode()).path == first.encode()
+    )
     with pytest.raises(ValueError, match=r"model\.pt: holds the network of path .*, not "):
         load_static(tmp_path / "model.pt", tiny_space, path=second.encode())
 

@@ -52,12 +52,13 @@ class Toy:
         log_every: int = 1,
         tag: str = "a",
         context: DistContext | None = None,
+        fingerprint: dict[str, Any] | None = None,
     ) -> None:
         torch.manual_seed(0)
         self.net = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(3 * 8 * 8, 10))
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=LR, momentum=0.9)
         self.batches = ShuffledBatches(synthetic_images(40, side=8, seed=0), 8, seed=1)
-        self.loop = TrainingLoop(out, "toy", context)
+        self.loop = TrainingLoop(out, "toy", context, fingerprint=fingerprint, name="toy-stage")
         self.config = LoopConfig(
             total=total, checkpoint_every=every, log_every=log_every, seed=3, progress=False,
             desc="toy", kill_env=KILL,
@@ -339,3 +340,27 @@ def test_resume_or_restart_keeps_a_checkpoint_only_under_the_same_settings(
     (tmp_path / "checkpoint.pt").write_bytes(b"x")
     (tmp_path / SETTINGS_FILE).unlink()  # a checkpoint without a stamp is not trusted
     assert not resume_or_restart(tmp_path, settings) and not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_a_loop_with_a_fingerprint_resumes_only_under_the_same_settings(
+    tmp_path: FilePath, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = {"lr": LR, "seed": 3}
+    first = Toy(tmp_path, 6, fingerprint=settings)
+    assert not first.loop.resumes()  # an empty folder
+    first.run()
+    assert json.loads((tmp_path / SETTINGS_FILE).read_text()) == settings
+    assert Toy(tmp_path, 6, fingerprint=dict(settings)).loop.resumes()
+    assert Toy(tmp_path, 6).loop.resumes()  # no fingerprint: any checkpoint of its kind
+    capsys.readouterr()
+    same = Toy(tmp_path, 6, fingerprint=dict(settings))
+    assert same.run().resumed_from == 6 and same.losses == []
+    assert "toy-stage: resuming from" in capsys.readouterr().out
+    other = Toy(tmp_path, 6, fingerprint={**settings, "lr": 0.2})
+    assert not other.loop.resumes()
+    assert (tmp_path / "checkpoint.pt").exists()  # resumes() only asks: nothing is removed
+    result = other.run()
+    assert "toy-stage: training settings changed, starting over" in capsys.readouterr().out
+    assert result.resumed_from == 0 and len(other.losses) == 6  # trained from scratch
+    _assert_same_weights(other, first)  # the same run as the first one, from the start
+    assert json.loads((tmp_path / SETTINGS_FILE).read_text())["lr"] == 0.2

@@ -295,22 +295,39 @@ def test_recalibrate_bn_matches_the_exact_statistics_and_keeps_weights(
     assert recalibrate_bn(model, batches, 100) == 4  # the batches ran out
 
 
-def test_precise_bn_rewrites_the_saved_model_with_the_new_statistics(
+def test_a_fingerprint_decides_whether_a_retraining_resumes(
+    tiny_space: SearchSpace, tmp_path: FilePath
+) -> None:
+    recipe = {"recipe": "a", "seed": 5}
+    first = Retrainer(_model(tiny_space), _batches(64), _config(epochs=1), tmp_path,
+                      fingerprint=recipe)  # fmt: skip
+    assert not first.resumes()
+    first.run()
+    again = Retrainer(_model(tiny_space), _batches(64), _config(epochs=1), tmp_path,
+                      fingerprint=dict(recipe))  # fmt: skip
+    assert again.resumes() and again.run().resumed_from == 4
+    other = Retrainer(_model(tiny_space), _batches(64), _config(epochs=1), tmp_path,
+                      fingerprint={**recipe, "recipe": "b"})  # fmt: skip
+    assert not other.resumes()
+    assert other.run().resumed_from == 0  # the old checkpoint was dropped: trained from scratch
+
+
+def test_recalibrate_bn_rewrites_the_saved_model_with_the_new_statistics(
     tiny_space: SearchSpace, tmp_path: FilePath
 ) -> None:
     trainer = Retrainer(_model(tiny_space), _batches(64), _config(epochs=1), tmp_path)
     trainer.run()
     saved = (tmp_path / "model.pt").read_bytes()
-    assert trainer.precise_bn(0) == 0
+    assert trainer.recalibrate_bn(0) == 0
     assert (tmp_path / "model.pt").read_bytes() == saved  # 0: nothing changes
     bn = next(m for m in trainer.final_model.modules() if isinstance(m, nn.BatchNorm2d))
     before = bn.running_mean.clone()
-    assert trainer.precise_bn(3) == 3
+    assert trainer.recalibrate_bn(3) == 3
     assert not torch.equal(bn.running_mean, before)
     reloaded = create_model(TINY, pretrained_path=tmp_path / "model.pt", space=tiny_space)
     for name, value in trainer.final_model.state_dict().items():
         assert torch.equal(reloaded.state_dict()[name], value), name
-    assert trainer.precise_bn(100) == 4  # the 64 images make 4 batches of 16
+    assert trainer.recalibrate_bn(100) == 4  # the 64 images make 4 batches of 16
 
 
 def test_channels_last_is_the_default_and_changes_no_result(

@@ -216,6 +216,27 @@ def test_in_process_resume_is_exact(tiny_space: SearchSpace, tmp_path: FilePath)
     _assert_same(_weights(straight), _weights(resumed))
 
 
+def test_a_fingerprint_decides_whether_the_supernet_resumes(
+    tiny_space: SearchSpace, tmp_path: FilePath, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def trainer(settings: dict[str, object]) -> SupernetTrainer:
+        made = _trainer(tiny_space, tmp_path, 4)
+        return SupernetTrainer(
+            made.supernet, made.sampler, made.batches, made.config, tmp_path,
+            fingerprint=settings, name="train_supernet",
+        )  # fmt: skip
+
+    first = trainer({"sampler": "hss"})
+    assert not first.resumes()
+    first.run()
+    assert trainer({"sampler": "hss"}).resumes()
+    other = trainer({"sampler": "uniform"})
+    assert not other.resumes()
+    capsys.readouterr()
+    assert other.run().resumed_from == 0
+    assert "train_supernet: training settings changed, starting over" in capsys.readouterr().out
+
+
 def test_sigkill_and_restart_reaches_same_weights(tmp_path: FilePath) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = [sys.executable, str(SCRIPT)]

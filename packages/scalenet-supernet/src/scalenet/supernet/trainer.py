@@ -188,6 +188,9 @@ class SupernetTrainer:
         config: Hyper-parameters.
         out_dir: Receives ``checkpoint.pt`` and ``metrics.jsonl``.
         context: Distributed context (single CPU/GPU process by default).
+        fingerprint: The settings that decide the weights: a checkpoint made with others is
+            not resumed but replaced (:class:`~scalenet.supernet.engine.TrainingLoop`).
+        name: The label of the resume / start-over line (default ``supernet``).
     """
 
     def __init__(
@@ -198,6 +201,9 @@ class SupernetTrainer:
         config: TrainConfig,
         out_dir: str | os.PathLike[str],
         context: DistContext | None = None,
+        *,
+        fingerprint: Mapping[str, Any] | None = None,
+        name: str | None = None,
     ) -> None:
         self.context = context or DistContext()
         self.config = config
@@ -239,9 +245,15 @@ class SupernetTrainer:
         )
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.path_rng = np.random.default_rng(config.seed)
-        self.loop = TrainingLoop(self.out_dir, CHECKPOINT_KIND, self.context)
+        self.loop = TrainingLoop(
+            self.out_dir, CHECKPOINT_KIND, self.context, fingerprint=fingerprint, name=name
+        )
         self.checkpointer = self.loop.checkpointer
         self.metrics = self.loop.metrics
+
+    def resumes(self) -> bool:
+        """Whether :meth:`run` continues the checkpoint in ``out_dir`` (see ``fingerprint``)."""
+        return self.loop.resumes()
 
     @property
     def iteration(self) -> int:

@@ -249,16 +249,39 @@ class TrainingLoop:
         out_dir: Folder of ``checkpoint.pt`` and ``metrics.jsonl``.
         kind: Checkpoint kind (a checkpoint written by another kind of trainer is refused).
         context: Distributed context (single process by default).
+        fingerprint: The settings that decide the weights (JSON-serializable). When given,
+            :meth:`run` first keeps the folder's checkpoint only if it was made with the same
+            settings and starts over otherwise (:func:`resume_or_restart`), so a folder kept
+            between runs (DVC's ``persist: true``) never resumes a run of other settings.
+        name: The label of the line that says so (default: ``kind``).
     """
 
     def __init__(
-        self, out_dir: str | os.PathLike[str], kind: str, context: DistContext | None = None
+        self,
+        out_dir: str | os.PathLike[str],
+        kind: str,
+        context: DistContext | None = None,
+        *,
+        fingerprint: Mapping[str, Any] | None = None,
+        name: str | None = None,
     ) -> None:
         self.context = context or DistContext()
         self.out_dir = FilePath(out_dir)
         self.checkpointer = Checkpointer(self.out_dir / "checkpoint.pt", kind)
         self.metrics = MetricsWriter(self.out_dir / "metrics.jsonl", enabled=self.context.is_main)
         self.iteration = 0
+        self.fingerprint = None if fingerprint is None else dict(fingerprint)
+        self.name = name or kind
+
+    def resumes(self) -> bool:
+        """Whether :meth:`run` will continue the folder's checkpoint (nothing is changed here).
+
+        True when a checkpoint is there and, with a ``fingerprint``, it was made with the same
+        settings; call it before :meth:`run` (which may start over).
+        """
+        if not self.checkpointer.exists():
+            return False
+        return self.fingerprint is None or _same_settings(self.out_dir, self.fingerprint)
 
     def save(self, state: Callable[[], Mapping[str, Any]]) -> None:
         """Checkpoint ``state()`` at :attr:`iteration` on the main rank, then wait for all ranks."""
@@ -342,6 +365,10 @@ class TrainingLoop:
             CheckpointError: A checkpoint is there but unusable, or ``resume`` is False.
             RuntimeError: ``step`` did not advance :attr:`iteration` by one.
         """
+        if self.fingerprint is not None:
+            if self.context.is_main:
+                resume_or_restart(self.out_dir, self.fingerprint, name=self.name)
+            self.context.barrier()  # every rank sees the checkpoint kept or removed
         torch.manual_seed(config.seed)
         if self.checkpointer.exists():
             if not resume:
@@ -443,8 +470,7 @@ def resume_or_restart(
     stamp = out / SETTINGS_FILE
     checkpoint = out / "checkpoint.pt"
     if checkpoint.exists():
-        previous = json.loads(stamp.read_text(encoding="utf-8")) if stamp.exists() else None
-        if previous == fingerprint:
+        if _same_settings(out, fingerprint):
             print(f"{name}: resuming from {checkpoint}")
             return True
         print(f"{name}: training settings changed, starting over ({checkpoint} removed)")
@@ -452,3 +478,11 @@ def resume_or_restart(
         (out / "metrics.jsonl").unlink(missing_ok=True)
     write_json(stamp, dict(fingerprint))
     return False
+
+
+def _same_settings(out: FilePath, fingerprint: Mapping[str, Any]) -> bool:
+    """Whether ``out``'s settings stamp equals ``fingerprint`` (False without a stamp)."""
+    stamp = out / SETTINGS_FILE
+    if not stamp.exists():
+        return False
+    return bool(json.loads(stamp.read_text(encoding="utf-8")) == fingerprint)

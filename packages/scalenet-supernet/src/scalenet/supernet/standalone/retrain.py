@@ -25,7 +25,7 @@ Fine-tuning (supplementary A, "Fine-tuning tasks") is the same recipe without EM
 backbone with a new classifier (:func:`scalenet.supernet.standalone.zoo.finetune`,
 :meth:`RetrainConfig.finetuning`).
 
-:meth:`Retrainer.precise_bn` re-estimates the final weights' BN statistics after training.
+:meth:`Retrainer.recalibrate_bn` re-estimates the final weights' BN statistics after training.
 Evaluation (:func:`evaluate_model`): top-1, top-5 (with >= 5 classes), FLOPs, parameters and the
 median CPU latency at batch 1 (:func:`cpu_latency_ms`).
 """
@@ -38,7 +38,7 @@ import math
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path as FilePath
@@ -261,6 +261,9 @@ class Retrainer:
         context: Distributed context (single process by default).
         augment: A batch transform applied to the images (e.g. :func:`randaugment`); by default
             RandAugment with the data's normalization when ``config.randaugment`` is set.
+        fingerprint: The settings that decide the weights: a checkpoint made with others is
+            not resumed but replaced (:class:`~scalenet.supernet.engine.TrainingLoop`).
+        name: The label of the resume / start-over line (default ``retrain``).
     """
 
     def __init__(
@@ -271,6 +274,9 @@ class Retrainer:
         out_dir: str | os.PathLike[str],
         context: DistContext | None = None,
         augment: Callable[[Tensor], Tensor] | None = None,
+        *,
+        fingerprint: Mapping[str, Any] | None = None,
+        name: str | None = None,
     ) -> None:
         self.context = context or DistContext()
         self.config = config
@@ -321,9 +327,15 @@ class Retrainer:
             augment = randaugment(mean, std, config.randaugment_ops, config.randaugment_magnitude)
         self.augment = augment
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-        self.loop = TrainingLoop(self.out_dir, CHECKPOINT_KIND, self.context)
+        self.loop = TrainingLoop(
+            self.out_dir, CHECKPOINT_KIND, self.context, fingerprint=fingerprint, name=name
+        )
         self.checkpointer = self.loop.checkpointer
         self.metrics = self.loop.metrics
+
+    def resumes(self) -> bool:
+        """Whether :meth:`run` continues the checkpoint in ``out_dir`` (see ``fingerprint``)."""
+        return self.loop.resumes()
 
     @property
     def iteration(self) -> int:
@@ -437,7 +449,7 @@ class Retrainer:
             save_static(self.final_model, self.out_dir / "model.pt")
         return RetrainResult(**asdict(result))
 
-    def precise_bn(self, num_batches: int) -> int:
+    def recalibrate_bn(self, num_batches: int) -> int:
         """Re-estimate the BN statistics of :attr:`final_model` and save it again ("precise BN").
 
         After a short schedule the running averages lag the weights so far that evaluation
