@@ -72,6 +72,7 @@ class TrainSupernet(Section):
     threads: int = Field(ge=0)
     eval_threads: int = Field(ge=0)
     channels_last: bool
+    tensorboard: bool = False  # TensorBoard event files next to DVCLive's (OUT/tensorboard)
 
 
 class Search(Section):
@@ -130,6 +131,7 @@ class Retrain(Section):
     processes: int = Field(ge=1)
     threads: int = Field(ge=0)
     channels_last: bool
+    tensorboard: bool = False  # TensorBoard event files next to DVCLive's (OUT/tensorboard)
 
 
 class Evaluate(Section):

@@ -47,6 +47,11 @@ def cpu_runtime(stage: str, processes: int, threads: int) -> int:
     return threads
 
 
+def stage_loggers(tensorboard: bool) -> tuple[str, ...]:
+    """The training stages' loggers: DVCLive (dvc.yaml declares its files), TensorBoard if asked."""
+    return ("dvclive", "tensorboard") if tensorboard else ("dvclive",)
+
+
 def _data(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``call(*args, **kwargs)`` of scalenet.data, its DataError a one-line stage failure."""
     try:

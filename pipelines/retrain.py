@@ -10,8 +10,8 @@ seeded subset of `retrain.train_images` train images (all when null), followed b
 over `retrain.bn_recalibration_batches` training batches (`Retrainer.recalibrate_bn`; 0 skips it).
 
 Writes OUT/model.pt, OUT/checkpoint.pt (kept by DVC: a killed run resumes from it; OUT/training.json
-stamps the settings, other settings start over), OUT/metrics.jsonl (with OUT/metrics.csv, the DVC
-plot) and OUT/train.json. Works under torchrun (params.yaml `launcher`).
+stamps the settings, other settings start over), OUT/metrics.jsonl (with OUT/dvclive/, DVCLive's
+plots and metrics) and OUT/train.json. Works under torchrun (params.yaml `launcher`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from _supernet import (
     data_digest,
     num_classes,
     split_size,
+    stage_loggers,
     subset_indices,
     train_batches,
 )
@@ -46,6 +47,7 @@ NOT_TRAINING = (
     "bn_recalibration_batches",
     "threads",
     "channels_last",
+    "tensorboard",
 )
 
 
@@ -121,7 +123,10 @@ def retrain(
             indices,
             randaugment=params["randaugment"],
         )
-        trainer = Retrainer(model, batches, config, out, context, fingerprint=fingerprint)
+        trainer = Retrainer(
+            model, batches, config, out, context,
+            fingerprint=fingerprint, loggers=stage_loggers(params["tensorboard"]),
+        )  # fmt: skip
         if context.is_main:
             cost.mark(trainer.resumes())  # before run(), which may start over
         result = trainer.run()

@@ -2,9 +2,9 @@
 
 Run once per sampler (dvc.yaml's foreach over hss and uniform). Writes OUT/checkpoint.pt
 (persisted by DVC: a killed run resumes from it; OUT/training.json records the settings it was
-made with, and other settings start training over), OUT/metrics.jsonl (and its CSV copy
-OUT/metrics.csv, the DVC plot) and OUT/eval.json: the mini-val top-1 of the largest and the
-smallest path of every scaling stage (BN recalibrated per path). Resumes from OUT/checkpoint.pt.
+made with, and other settings start training over), OUT/metrics.jsonl (and OUT/dvclive/,
+DVCLive's plots and metrics of the same records) and OUT/eval.json: the mini-val top-1 of the
+largest and the smallest path of every scaling stage (BN recalibrated per path).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from _supernet import (
     data_digest,
     make_evaluator,
     split_size,
+    stage_loggers,
     supernet_resolution,
     train_batches,
 )
@@ -94,6 +95,7 @@ def train_and_evaluate(args: argparse.Namespace, cost: CostRecord) -> None:
         trainer = SupernetTrainer(
             supernet, sampler, batches, config, out, context,
             fingerprint=fingerprint, name="train_supernet",
+            loggers=stage_loggers(params["tensorboard"]),
         )  # fmt: skip
         if context.is_main:
             cost.mark(trainer.resumes())  # before run(), which may start over

@@ -155,19 +155,18 @@ def test_whole_pipeline_on_tiny_settings(project):
         assert right == round(models[name]["top1"] * 40), name
     train = json.loads((root / "outputs/retrain/scalenet-S4/train.json").read_text())
     assert train["iterations"] == 2 and train["resolution"] == member_side(families, 4)
-    # every declared plot loads (DVC reads no JSON Lines: the loss curves are metrics.csv)
+    # every declared plot loads: the loss curves are DVCLive's TSV files (step = iteration),
+    # the same records as metrics.jsonl
     plots = json.loads(project.dvc("plots", "show", "--json").stdout)
     assert plots.get("errors", []) == []
-    for loss_plot, last in (
-        ("outputs/supernet/hss/metrics.csv", 6),
-        ("outputs/retrain/random-S4/metrics.csv", 2),
-    ):
-        (vega,) = plots["data"][loss_plot]
+    for folder, last in (("outputs/supernet/hss", 6), ("outputs/retrain/random-S4", 2)):
+        (vega,) = plots["data"][f"{folder}/dvclive/plots/metrics/loss.tsv"]
         values = vega["content"]["data"]["values"]
-        assert [int(row["iteration"]) for row in values] == [
-            last
-        ]  # one record every 10, and the last
-        assert float(values[0]["loss"]) > 0
+        assert [int(row["step"]) for row in values] == [last]  # one record every 10, the last
+        logged = json.loads((root / folder / "metrics.jsonl").read_text())
+        assert float(values[0]["loss"]) == logged["loss"] > 0
+        assert json.loads((root / folder / "dvclive/metrics.json").read_text())["step"] == last
+        assert not (root / folder / "metrics.csv").exists()
     costs = {path.stem for path in (root / "outputs/cost").glob("*.json")}
     assert {"prepare", "train_supernet-hss", "search", "retrain-random-S4", "evaluate"} <= costs
     # the training stages ran as 2 single-threaded ranks (params.yaml's processes: 2)

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import signal
+import subprocess
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -31,6 +32,7 @@ from scalenet.supernet.engine import (
     restore_rng,
     resume_or_restart,
 )
+from scalenet.supernet.engine import loggers as loggers_module
 
 KILL = "SCALENET_TEST_LOOP_SIGKILL_AT"
 LR = 0.05
@@ -53,12 +55,15 @@ class Toy:
         tag: str = "a",
         context: DistContext | None = None,
         fingerprint: dict[str, Any] | None = None,
+        loggers: tuple[str, ...] = ("csv",),
     ) -> None:
         torch.manual_seed(0)
         self.net = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(3 * 8 * 8, 10))
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=LR, momentum=0.9)
         self.batches = ShuffledBatches(synthetic_images(40, side=8, seed=0), 8, seed=1)
-        self.loop = TrainingLoop(out, "toy", context, fingerprint=fingerprint, name="toy-stage")
+        self.loop = TrainingLoop(
+            out, "toy", context, fingerprint=fingerprint, name="toy-stage", loggers=loggers
+        )
         self.config = LoopConfig(
             total=total, checkpoint_every=every, log_every=log_every, seed=3, progress=False,
             desc="toy", kill_env=KILL,
@@ -364,3 +369,127 @@ def test_a_loop_with_a_fingerprint_resumes_only_under_the_same_settings(
     assert result.resumed_from == 0 and len(other.losses) == 6  # trained from scratch
     _assert_same_weights(other, first)  # the same run as the first one, from the start
     assert json.loads((tmp_path / SETTINGS_FILE).read_text())["lr"] == 0.2
+
+
+def _tsv(file: FilePath) -> list[list[str]]:
+    return [line.split("\t") for line in file.read_text().splitlines()]
+
+
+def _killed_then_resumed(
+    out: FilePath, monkeypatch: pytest.MonkeyPatch, loggers: tuple[str, ...]
+) -> Toy:
+    """A run of 9 killed after iteration 5 (checkpoint at 3), then resumed to the end."""
+
+    def fake_kill(pid: int, sig: int) -> None:
+        raise KilledError
+
+    monkeypatch.setattr(loop.os, "kill", fake_kill)
+    monkeypatch.setenv(KILL, "5")
+    with pytest.raises(KilledError):
+        Toy(out, 9, every=3, loggers=loggers).run()
+    monkeypatch.delenv(KILL)
+    resumed = Toy(out, 9, every=3, loggers=loggers)
+    assert resumed.run().resumed_from == 3
+    return resumed
+
+
+def test_dvclive_logger_writes_the_records_and_rebuilds_them_on_resume(
+    tmp_path: FilePath, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Toy(tmp_path / "straight", 9, every=3, loggers=("dvclive",)).run()
+    live = tmp_path / "straight" / "dvclive"
+    loss = _tsv(live / "plots" / "metrics" / "loss.tsv")
+    records = _records(tmp_path / "straight")
+    assert loss[0] == ["step", "loss"]
+    assert [(int(s), float(v)) for s, v in loss[1:]] == [
+        (r["iteration"], r["loss"]) for r in records
+    ]
+    assert {f.name for f in (live / "plots" / "metrics").iterdir()} == {
+        "loss.tsv", "lr.tsv", "images_per_second.tsv", "epoch.tsv",
+    }  # fmt: skip
+    summary = json.loads((live / "metrics.json").read_text())
+    assert summary["step"] == 9 and summary["loss"] == records[-1]["loss"]
+    assert not (tmp_path / "straight" / "metrics.csv").exists()  # only the loggers asked for
+    assert not list(tmp_path.rglob("dvc.yaml"))  # DVCLive writes no dvc.yaml of its own
+    # killed after iteration 5 with a checkpoint at 3: the resumed run's files are the straight
+    # run's (iterations 4 and 5 once), but for the measured images/s
+    _killed_then_resumed(tmp_path / "killed", monkeypatch, ("dvclive",))
+    again = tmp_path / "killed" / "dvclive" / "plots" / "metrics"
+    for name in ("loss.tsv", "lr.tsv", "epoch.tsv"):
+        assert (again / name).read_bytes() == (live / "plots" / "metrics" / name).read_bytes()
+    steps = [int(row[0]) for row in _tsv(again / "images_per_second.tsv")[1:]]
+    assert steps == list(range(1, 10))
+
+
+def test_tensorboard_logger_purges_the_steps_after_the_checkpoint(
+    tmp_path: FilePath, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def scalars(folder: FilePath, tag: str) -> list[tuple[int, float]]:
+        events = EventAccumulator(str(folder / "tensorboard"))
+        events.Reload()
+        return [(event.step, round(event.value, 6)) for event in events.Scalars(tag)]
+
+    straight = Toy(tmp_path / "straight", 9, every=3, loggers=("tensorboard", "csv"))
+    straight.run()
+    expected = [(r["iteration"], r["loss"]) for r in _records(tmp_path / "straight")]
+    assert scalars(tmp_path / "straight", "loss") == expected
+    assert (tmp_path / "straight" / "metrics.csv").exists()
+    _killed_then_resumed(tmp_path / "killed", monkeypatch, ("tensorboard",))
+    # two event files (the killed run's and the resumed one's); steps 4 and 5 appear once
+    assert len(list((tmp_path / "killed" / "tensorboard").iterdir())) == 2
+    assert scalars(tmp_path / "killed", "loss") == expected
+
+
+@pytest.mark.parametrize(
+    ("loggers", "message"),
+    [
+        ("dvclive", r"loggers must be a list of names in \{csv, dvclive, tensorboard\}"),
+        (["wandb"], r"loggers: 'wandb' not in \{csv, dvclive, tensorboard\}"),
+        (["csv", "csv"], r"loggers: each logger once, got \['csv', 'csv'\]"),
+    ],
+)
+def test_bad_loggers_are_named(tmp_path: FilePath, loggers: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrainingLoop(tmp_path, "toy", loggers=loggers)
+
+
+def test_a_logger_without_its_package_says_what_to_install(
+    tmp_path: FilePath, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = loggers_module.importlib.import_module
+
+    def missing(name: str) -> Any:
+        if name == "dvclive":
+            raise ImportError(name)
+        return real(name)
+
+    monkeypatch.setattr(loggers_module.importlib, "import_module", missing)
+    toy = Toy(tmp_path, 3, loggers=("dvclive",))
+    with pytest.raises(ValueError, match=r"pip install 'scalenet-supernet\[dvclive\]'"):
+        toy.run()
+
+
+def test_scalars_keep_numbers_only() -> None:
+    record = {"iteration": 3, "loss": 0.5, "resolution": 32, "path": "k3e1", "flag": True}
+    assert loggers_module.scalars(record) == {"loss": 0.5, "resolution": 32.0}
+
+
+def test_dvclive_logger_works_in_a_git_repository_without_a_commit(
+    tmp_path: FilePath, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DVCLive's own repository hook fails there ("Empty git repo"); the logger skips it
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.chdir(tmp_path)
+    logger = loggers_module.DvcLiveLogger("run/dvclive", [{"iteration": 1, "loss": 2.0}])
+    logger.log({"iteration": 2, "loss": 1.5, "path": "k3e1"})
+    logger.close([])
+    assert _tsv(tmp_path / "run/dvclive/plots/metrics/loss.tsv") == [
+        ["step", "loss"], ["1", "2.0"], ["2", "1.5"],
+    ]  # fmt: skip
+    assert json.loads((tmp_path / "run/dvclive/metrics.json").read_text()) == {
+        "loss": 1.5,
+        "step": 2,
+    }
+    assert sorted(p.name for p in (tmp_path / "run/dvclive").iterdir()) == ["metrics.json", "plots"]

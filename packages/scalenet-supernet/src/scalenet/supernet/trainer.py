@@ -191,6 +191,9 @@ class SupernetTrainer:
         fingerprint: The settings that decide the weights: a checkpoint made with others is
             not resumed but replaced (:class:`~scalenet.supernet.engine.TrainingLoop`).
         name: The label of the resume / start-over line (default ``supernet``).
+        loggers: Where the metrics records go besides ``metrics.jsonl``: any of ``csv`` (the
+            default, ``metrics.csv``), ``dvclive`` and ``tensorboard``
+            (:mod:`scalenet.supernet.engine.loggers`).
     """
 
     def __init__(
@@ -204,6 +207,7 @@ class SupernetTrainer:
         *,
         fingerprint: Mapping[str, Any] | None = None,
         name: str | None = None,
+        loggers: Iterable[str] = ("csv",),
     ) -> None:
         self.context = context or DistContext()
         self.config = config
@@ -246,8 +250,9 @@ class SupernetTrainer:
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.path_rng = np.random.default_rng(config.seed)
         self.loop = TrainingLoop(
-            self.out_dir, CHECKPOINT_KIND, self.context, fingerprint=fingerprint, name=name
-        )
+            self.out_dir, CHECKPOINT_KIND, self.context,
+            fingerprint=fingerprint, name=name, loggers=loggers,
+        )  # fmt: skip
         self.checkpointer = self.loop.checkpointer
         self.metrics = self.loop.metrics
 

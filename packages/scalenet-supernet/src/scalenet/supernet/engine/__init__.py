@@ -10,6 +10,8 @@ Rooms:
   :func:`capture_rng` / :func:`restore_rng`;
 * :mod:`~scalenet.supernet.engine.metrics`: :class:`MetricsWriter`, :class:`Throughput`,
   :func:`progress`;
+* :mod:`~scalenet.supernet.engine.loggers`: where the records go besides ``metrics.jsonl``
+  (:data:`LOGGERS`: a CSV table, DVCLive, TensorBoard), rebuilt or purged on a resume;
 * :mod:`~scalenet.supernet.engine.loop`: :class:`TrainingLoop` and its schedule and guards;
 * :mod:`~scalenet.supernet.engine.runtime`: CPU process settings (local ranks, threads,
   tcmalloc) and the local launcher.
@@ -35,6 +37,7 @@ from scalenet.supernet.engine.distributed import (
     distributed_map,
     init_distributed,
 )
+from scalenet.supernet.engine.loggers import LOGGERS, check_loggers
 from scalenet.supernet.engine.loop import (
     SETTINGS_FILE,
     LoopConfig,
@@ -56,6 +59,7 @@ from scalenet.supernet.engine.metrics import (
 )
 
 __all__ = [
+    "LOGGERS",
     "SETTINGS_FILE",
     "CheckpointError",
     "Checkpointer",
@@ -73,6 +77,7 @@ __all__ = [
     "broadcast_module",
     "capture_rng",
     "check_finite",
+    "check_loggers",
     "distributed_map",
     "endless",
     "init_distributed",

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from scalenet.space.files import write_json
 from scalenet.supernet.engine.checkpoint import Checkpointer, CheckpointError
 from scalenet.supernet.engine.distributed import DistContext
+from scalenet.supernet.engine.loggers import MetricsLogger, check_loggers, open_loggers
 from scalenet.supernet.engine.metrics import MetricsWriter, Throughput, progress
 
 __all__ = [
@@ -234,8 +235,9 @@ class TrainingLoop:
     """The resumable training loop of both trainers, with its checkpoint and metrics files.
 
     A loop serves one output folder: ``checkpoint.pt`` (a :class:`Checkpointer` of ``kind``) and
-    ``metrics.jsonl`` (a :class:`MetricsWriter`, written by the main rank only, copied to
-    ``metrics.csv`` at the end of :meth:`run`). It owns the
+    ``metrics.jsonl`` (a :class:`MetricsWriter`, written by the main rank only, and passed to
+    its ``loggers``: ``metrics.csv`` at the end of :meth:`run` by default, DVCLive or
+    TensorBoard as training goes). It owns the
     iteration counter; the trainer keeps its model, optimizer and data and lends the loop
 
     * ``step(images, labels) -> loss``: one optimizer step that advances :attr:`iteration` by one
@@ -254,6 +256,9 @@ class TrainingLoop:
             settings and starts over otherwise (:func:`resume_or_restart`), so a folder kept
             between runs (DVC's ``persist: true``) never resumes a run of other settings.
         name: The label of the line that says so (default: ``kind``).
+        loggers: Where the metrics records go besides ``metrics.jsonl``
+            (:mod:`scalenet.supernet.engine.loggers`: ``csv``, ``dvclive``, ``tensorboard``);
+            by default the ``metrics.csv`` table.
     """
 
     def __init__(
@@ -264,7 +269,9 @@ class TrainingLoop:
         *,
         fingerprint: Mapping[str, Any] | None = None,
         name: str | None = None,
+        loggers: Iterable[str] = ("csv",),
     ) -> None:
+        self.loggers = check_loggers(loggers)
         self.context = context or DistContext()
         self.out_dir = FilePath(out_dir)
         self.checkpointer = Checkpointer(self.out_dir / "checkpoint.pt", kind)
@@ -359,7 +366,7 @@ class TrainingLoop:
         * after iteration ``N`` when the variable ``config.kill_env`` is ``N``: SIGKILL.
 
         At the end a checkpoint is written if this invocation trained (or none exists), and the
-        metrics are copied to ``metrics.csv`` (the file ``dvc plots`` reads).
+        loggers are closed (the ``csv`` logger writes ``metrics.csv`` then).
 
         Raises:
             CheckpointError: A checkpoint is there but unusable, or ``resume`` is False.
@@ -382,6 +389,10 @@ class TrainingLoop:
             self.iteration = 0
             self.metrics.reset()
         resumed_from = self.iteration
+        loggers: list[MetricsLogger] = []
+        if self.context.is_main and self.loggers:
+            kept = [record for _line, record in self.metrics.records()]
+            loggers = open_loggers(self.loggers, self.out_dir, kept, self.iteration)
         kill_at = int(os.environ.get(config.kill_env, "-1")) if config.kill_env else -1
         if model is not None:
             model.train()
@@ -412,15 +423,16 @@ class TrainingLoop:
                 window.clear()
                 learning_rate = lr()
                 rate = throughput.rate()
-                self.metrics.write(
-                    {
-                        "iteration": done,
-                        "loss": round(last_loss, 6),
-                        "lr": learning_rate,
-                        "images_per_second": round(rate, 2),
-                        **(record(done) if record is not None else {}),
-                    }
-                )
+                logged = {
+                    "iteration": done,
+                    "loss": round(last_loss, 6),
+                    "lr": learning_rate,
+                    "images_per_second": round(rate, 2),
+                    **(record(done) if record is not None else {}),
+                }
+                self.metrics.write(logged)
+                for logger in loggers:
+                    logger.log(logged)
                 bar.set_postfix(
                     loss=f"{last_loss:.3f}", lr=f"{learning_rate:.4f}", img_s=f"{rate:.0f}"
                 )
@@ -432,7 +444,10 @@ class TrainingLoop:
         bar.close()
         if self.iteration > resumed_from or not self.checkpointer.exists():
             self.save(state)
-        self.metrics.export_csv(self.out_dir / "metrics.csv")
+        if loggers:
+            records = [record for _line, record in self.metrics.records()]
+            for logger in loggers:
+                logger.close(records)
         seconds = time.perf_counter() - start
         return LoopResult(
             iterations=self.iteration,

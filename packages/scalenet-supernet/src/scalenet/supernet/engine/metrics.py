@@ -2,6 +2,8 @@
 
 * :class:`MetricsWriter`: one JSON object per line; a restart truncates the lines logged after
   the checkpoint, so a resumed run never duplicates one; copied to a CSV table for DVC plots;
+* :func:`write_csv_table`: records as a CSV table (the ``csv`` logger of
+  :mod:`scalenet.supernet.engine.loggers`, next to DVCLive and TensorBoard);
 * :class:`Throughput`: images/s of the steps run in this process;
 * :func:`progress`: a progress bar on rank 0 (:func:`scalenet.space.progress.progress_bar`).
 """
@@ -12,14 +14,14 @@ import csv
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path as FilePath
 from typing import Any
 
 from scalenet.space.files import atomic_write, read_jsonl_lines
 from scalenet.space.progress import progress_bar
 
-__all__ = ["MetricsWriter", "Throughput", "progress"]
+__all__ = ["MetricsWriter", "Throughput", "progress", "write_csv_table"]
 
 
 class MetricsWriter:
@@ -58,24 +60,9 @@ class MetricsWriter:
         )
 
     def export_csv(self, path: str | os.PathLike[str]) -> None:
-        """Write the records as a CSV table, atomically.
-
-        Columns: ``iteration`` first, then the other fields in sorted order; a field that a record
-        lacks is left empty.
-        """
-        if not self.enabled:
-            return
-        records = [record for _line, record in self.records()]
-        fields = sorted({key for record in records for key in record} - {"iteration"})
-        columns = ["iteration", *fields]
-
-        def write(temp: str) -> None:
-            with open(temp, "w", encoding="utf-8", newline="") as stream:
-                table = csv.DictWriter(stream, fieldnames=columns, restval="")
-                table.writeheader()
-                table.writerows(records)
-
-        atomic_write(path, write, fsync=True)
+        """Write the records as a CSV table, atomically (:func:`write_csv_table`)."""
+        if self.enabled:
+            write_csv_table(path, [record for _line, record in self.records()])
 
     def reset(self) -> None:
         """Start an empty file (a fresh run)."""
@@ -90,6 +77,24 @@ class MetricsWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as stream:
             stream.write(json.dumps(dict(record), sort_keys=True) + "\n")
+
+
+def write_csv_table(path: str | os.PathLike[str], records: Sequence[Mapping[str, Any]]) -> None:
+    """Write metrics records as a CSV table, atomically.
+
+    Columns: ``iteration`` first, then the other fields in sorted order; a field that a record
+    lacks is left empty.
+    """
+    fields = sorted({key for record in records for key in record} - {"iteration"})
+    columns = ["iteration", *fields]
+
+    def write(temp: str) -> None:
+        with open(temp, "w", encoding="utf-8", newline="") as stream:
+            table = csv.DictWriter(stream, fieldnames=columns, restval="")
+            table.writeheader()
+            table.writerows(records)
+
+    atomic_write(path, write, fsync=True)
 
 
 class Throughput:

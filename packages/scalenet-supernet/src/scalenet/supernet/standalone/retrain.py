@@ -264,6 +264,9 @@ class Retrainer:
         fingerprint: The settings that decide the weights: a checkpoint made with others is
             not resumed but replaced (:class:`~scalenet.supernet.engine.TrainingLoop`).
         name: The label of the resume / start-over line (default ``retrain``).
+        loggers: Where the metrics records go besides ``metrics.jsonl``: any of ``csv`` (the
+            default, ``metrics.csv``), ``dvclive`` and ``tensorboard``
+            (:mod:`scalenet.supernet.engine.loggers`).
     """
 
     def __init__(
@@ -277,6 +280,7 @@ class Retrainer:
         *,
         fingerprint: Mapping[str, Any] | None = None,
         name: str | None = None,
+        loggers: Iterable[str] = ("csv",),
     ) -> None:
         self.context = context or DistContext()
         self.config = config
@@ -328,8 +332,9 @@ class Retrainer:
         self.augment = augment
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.loop = TrainingLoop(
-            self.out_dir, CHECKPOINT_KIND, self.context, fingerprint=fingerprint, name=name
-        )
+            self.out_dir, CHECKPOINT_KIND, self.context,
+            fingerprint=fingerprint, name=name, loggers=loggers,
+        )  # fmt: skip
         self.checkpointer = self.loop.checkpointer
         self.metrics = self.loop.metrics
 
