@@ -188,12 +188,9 @@ class SupernetTrainer:
         config: Hyper-parameters.
         out_dir: Receives ``checkpoint.pt`` and ``metrics.jsonl``.
         context: Distributed context (single CPU/GPU process by default).
-        fingerprint: The settings that decide the weights: a checkpoint made with others is
-            not resumed but replaced (:class:`~scalenet.supernet.engine.TrainingLoop`).
-        name: The label of the resume / start-over line (default ``supernet``).
-        loggers: Where the metrics records go besides ``metrics.jsonl``: any of ``csv`` (the
-            default, ``metrics.csv``), ``dvclive`` and ``tensorboard``
-            (:mod:`scalenet.supernet.engine.loggers`).
+        fingerprint: Resume only a checkpoint made with these settings (``TrainingLoop``).
+        name: The label of the resume or start-over line (default ``supernet``).
+        loggers: Where the metrics go besides ``metrics.jsonl`` (default ``("csv",)``).
     """
 
     def __init__(

@@ -261,12 +261,9 @@ class Retrainer:
         context: Distributed context (single process by default).
         augment: A batch transform applied to the images (e.g. :func:`randaugment`); by default
             RandAugment with the data's normalization when ``config.randaugment`` is set.
-        fingerprint: The settings that decide the weights: a checkpoint made with others is
-            not resumed but replaced (:class:`~scalenet.supernet.engine.TrainingLoop`).
-        name: The label of the resume / start-over line (default ``retrain``).
-        loggers: Where the metrics records go besides ``metrics.jsonl``: any of ``csv`` (the
-            default, ``metrics.csv``), ``dvclive`` and ``tensorboard``
-            (:mod:`scalenet.supernet.engine.loggers`).
+        fingerprint: Resume only a checkpoint made with these settings (``TrainingLoop``).
+        name: The label of the resume or start-over line (default ``retrain``).
+        loggers: Where the metrics go besides ``metrics.jsonl`` (default ``("csv",)``).
     """
 
     def __init__(
