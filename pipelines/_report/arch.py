@@ -28,16 +28,18 @@ def _space_rows(name: str | None, count: int) -> list[str]:
 def section_arch(ctx: Context) -> list[str]:
     result = ctx.inputs.json("search/result.json")
     source = "search/result.json"
-    if result is None:
-        source, result = family_file(ctx)
-    if result is None:
-        return [missing(ctx.inputs.name("search/result.json"), "search")]
-    from scalenet.space import BaseArch
+    if result is not None:
+        from scalenet.space import BaseArch
 
-    text = result["base"]
-    if not isinstance(text, str):
-        raise ReportError(f"base must be an architecture string, got {text!r}")
-    arch = BaseArch.decode(text)
+        text = result["base"]
+        if not isinstance(text, str):
+            raise ReportError(f"base must be an architecture string, got {text!r}")
+        arch = BaseArch.decode(text)
+    else:  # the search result is gone: the family's base
+        source, family = family_file(ctx)
+        if family is None:
+            return [missing(ctx.inputs.name("search/result.json"), "search")]
+        arch = family.base
     blocks = [block for stage in arch.stages for block in stage.blocks]
     kernels = sorted({block.kernel for block in blocks})
     expands = sorted({block.expand for block in blocks})

@@ -2,43 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from _report.fmt import mapping, mflops, missing, mparams, number, sequence, table
+from _report.fmt import mflops, missing, mparams, table
 from _report.model import BASELINES, FAMILY_FILES, FAMILY_NAMES, Context
+from scalenet.scaling import Family
 
 
-def family_file(ctx: Context) -> tuple[str, Any]:
-    """(relative name, parsed family.json) of the ScaleNet family; None when absent.
+def family_file(ctx: Context) -> tuple[str, Family | None]:
+    """(relative name, :class:`Family`) of the ScaleNet family; None when absent.
 
     The `generalize` stage writes ``family/scalenet/``; runs made before the baselines were
     added wrote ``family/members/``, which is read when the new file is absent.
     """
     for rel in FAMILY_FILES:
-        family = ctx.inputs.json(rel)
+        family = ctx.inputs.typed(rel, Family.from_json)
         if family is not None:
             return rel, family
     return FAMILY_FILES[0], None
 
 
-def _member_rows(family: dict[str, Any], label: str | None) -> list[list[str]]:
-    members = sorted(
-        (mapping(m, "member") for m in sequence(family["members"], "members")),
-        key=lambda m: int(m["stage"]),
-    )
-    return [
+def _member_rows(family: Family, label: str | None) -> list[list[str]]:
+    return [  # Family.from_json checked the members are S0..SK in order
         ([label] if label is not None else [])
         + [
-            str(m.get("name", f"S{m['stage']}")),
-            str(m.get("kind", "?")),
-            f"`{m['path']}`",
-            mflops(m["flops"]),
-            mparams(m["params"]),
-            str(m["resolution"]),
-            mflops(m["budget"]),
-            f"{100 * number(m['flops']) / number(m['budget']) - 100:+.2f} %",
+            f"S{m.stage}",
+            m.kind,
+            f"`{m.path.encode()}`",
+            mflops(m.cost.flops),
+            mparams(m.cost.params),
+            str(m.cost.resolution),
+            mflops(m.budget),
+            f"{100 * m.cost.flops / m.budget - 100:+.2f} %",
         ]
-        for m in members
+        for m in family.members
     ]
 
 
@@ -59,30 +54,31 @@ def section_family(ctx: Context) -> list[str]:
     if family is None:
         return [missing(ctx.inputs.name(rel), "generalize")]
     lines = [
-        f"The {family.get('method', '?')} family on `{family.get('space', '?')}` "
-        f"(`{ctx.inputs.name(rel)}`, projection `{family.get('project', '?')}`), one member per "
+        f"The {family.method} family on `{family.space}` "
+        f"(`{ctx.inputs.name(rel)}`, projection `{family.project or '?'}`), one member per "
         "scaling stage; a path is `<base model>@d<depth>,w<width>,r<resolution>`:",
         "",
         *table(MEMBER_HEADERS, _member_rows(family, None), "lllrrrrr"),
     ]
-    members = sorted(family["members"], key=lambda m: int(m["stage"]))
-    if members:
-        errors = [(abs(number(m["flops"]) / number(m["budget"]) - 1), m) for m in members]
-        worst_error, worst = max(errors, key=lambda item: (item[0], int(item[1]["stage"])))
-        first, last = members[0], members[-1]
-        growth = number(last["params"]) / number(first["params"])
-        lines += [
-            "",
-            f"Every member is within {100 * worst_error:.2f} % of its budget (largest gap: "
-            f"{worst.get('name', worst['stage'])}); parameters grow {growth:.1f}x from "
-            f"{mparams(first['params'])} M (S{first['stage']}) to {mparams(last['params'])} M "
-            f"(S{last['stage']}) and the input side from {first['resolution']} to "
-            f"{last['resolution']} px.",
-        ]
+    members = family.members
+    worst_error, worst = max(
+        ((abs(m.cost.flops / m.budget - 1), m) for m in members),
+        key=lambda item: (item[0], item[1].stage),
+    )
+    first, last = members[0], members[-1]
+    growth = last.cost.params / first.cost.params
+    lines += [
+        "",
+        f"Every member is within {100 * worst_error:.2f} % of its budget (largest gap: "
+        f"S{worst.stage}); parameters grow {growth:.1f}x from "
+        f"{mparams(first.cost.params)} M (S{first.stage}) to {mparams(last.cost.params)} M "
+        f"(S{last.stage}) and the input side from {first.cost.resolution} to "
+        f"{last.cost.resolution} px.",
+    ]
     rows: list[list[str]] = []
     absent: list[str] = []
     for name in BASELINES:
-        baseline = ctx.inputs.json(f"family/{name}/family.json")
+        baseline = ctx.inputs.typed(f"family/{name}/family.json", Family.from_json)
         if baseline is None:
             absent.append(missing(ctx.inputs.name(f"family/{name}/family.json"), "baselines"))
         else:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from _report.family import family_file
-from _report.fmt import coef, mapping, missing, number, sequence, table
-from _report.model import Context
+from _report.fmt import coef, mapping, missing, number, table
+from _report.model import Context, ReportError
+from scalenet.scaling import get_function
 
 
 def section_fit(ctx: Context) -> list[str]:
@@ -55,68 +56,47 @@ def section_fit(ctx: Context) -> list[str]:
     if family is None:
         lines.append(missing(ctx.inputs.name(family_rel), "generalize"))
         return lines
-    fitted = mapping(family.get("fit"), "fit")
-    function = str(fitted["function"])
+    fitted = family.fit
+    if fitted is None:
+        raise ReportError(f"{ctx.inputs.name(family_rel)} has no fit (not a scalenet family)")
+    function = fitted.function
     dimensions = ("depth", "width", "resolution")
-    rows = []
-    for dim in dimensions:
-        values = mapping(fitted[dim], dim)
-        params = mapping(values["params"], f"{dim}.params")
-        rows.append(
-            [
-                dim,
-                ", ".join(f"{key} = {number(value):.4f}" for key, value in params.items()),
-                coef(values["rmse"]),
-            ]
-        )
+    names = get_function(function).param_names
+    rows = [
+        [
+            fit.dimension,
+            ", ".join(f"{key} = {value:.4f}" for key, value in zip(names, fit.params, strict=True)),
+            coef(fit.rmse),
+        ]
+        for fit in fitted.dimensions
+    ]
     lines += [
-        f"Fitted `{function}` f(j) = {fitted.get('formula', _formula(function))} per dimension "
+        f"Fitted `{function}` f(j) = {get_function(function).formula} per dimension "
         f"(`{ctx.inputs.name(family_rel)}`):",
         "",
         *table(["dimension", "parameters", "fit RMSE"], rows, "llr"),
         "",
     ]
-    members = [mapping(m, "member") for m in sequence(family["members"], "members")]
-    last_stage = max(int(m["stage"]) for m in members)
-    last_searched = max(
-        (int(m["stage"]) for m in members if m.get("kind") != "generalized"), default=0
-    )
-    curves: dict[str, tuple[list[float], list[float]]] = {}
-    try:
-        from scalenet.scaling import get_function
-
-        fn = get_function(function)
-    except (ImportError, ValueError):
-        fn = None
+    members = family.members
+    last_stage = max(m.stage for m in members)
+    last_searched = max((m.stage for m in members if m.kind != "generalized"), default=0)
     grid = [last_stage * i / 100 for i in range(101)]
-    if fn is not None:
-        for dim in dimensions:
-            params = mapping(fitted[dim]["params"], "params")
-            ordered = [number(params[name]) for name in fn.param_names]
-            curves[dim] = (grid, [float(v) for v in fn(grid, ordered)])
-    else:
-        curves = {dim: ([], []) for dim in dimensions}
+    curves = {
+        fit.dimension: (grid, [float(v) for v in fit.predict(grid)]) for fit in fitted.dimensions
+    }
     searched = {
-        dim: [
-            (int(m["stage"]), number(m["scaling"][dim]))
-            for m in members
-            if m.get("kind") != "generalized"
-        ]
+        dim: [(m.stage, getattr(m.path.scaling, dim)) for m in members if m.kind != "generalized"]
         for dim in dimensions
     }
     projected = {
-        dim: [
-            (int(m["stage"]), number(m["scaling"][dim]))
-            for m in members
-            if m.get("kind") == "generalized"
-        ]
+        dim: [(m.stage, getattr(m.path.scaling, dim)) for m in members if m.kind == "generalized"]
         for dim in dimensions
     }
     before = {
         dim: [
-            (int(m["stage"]), number(m["projection"]["before"][dim]))
+            (m.stage, getattr(m.projection.before, dim))
             for m in members
-            if m.get("projection")
+            if m.projection is not None
         ]
         for dim in dimensions
     }

@@ -8,7 +8,7 @@ from _stats import PairedDifference
 
 from _report.evaluate import evaluated_models, paired_comparisons
 from _report.family import family_file
-from _report.fmt import integer, mapping, missing, number, sequence, table
+from _report.fmt import integer, mapping, missing, number, table
 from _report.model import FAMILY_NAMES, Context
 from _report.rank import rank_difference, standalone_difference
 from scalenet.space import Budgets
@@ -83,9 +83,9 @@ def headline_rows(ctx: Context) -> list[list[str]]:
         value, low, high = found
         answer = "**yes**" if low > 0 else "**no**" if high < 0 else "**not resolved**"
         rows.append([question, answer, f"HSS - uniform {value:+.3f} [{low:+.3f}, {high:+.3f}]"])
-    rel, family_json = family_file(ctx)
+    rel, scalenet = family_file(ctx)
     budgets = ctx.inputs.json("budgets.json")
-    if family_json is None or budgets is None:
+    if scalenet is None or budgets is None:
         rows.append(
             [
                 "Did generalization hit the budgets?",
@@ -94,19 +94,17 @@ def headline_rows(ctx: Context) -> list[list[str]]:
             ]
         )
     else:
-        generalized = [
-            mapping(m, "member")
-            for m in sequence(family_json["members"], "members")
-            if mapping(m, "member").get("kind") == "generalized"
-        ]
         stages = Budgets.from_json(budgets)  # tolerance_at: tolerance x f_j / f0, any j
         tolerance = stages.tolerance
-        hits = []
-        for m in generalized:
-            j = int(m["stage"])
-            gap = number(m["flops"]) / number(m["budget"]) - 1
-            inside = abs(number(m["flops"]) - number(m["budget"])) <= stages.tolerance_at(j)
-            hits.append((j, gap, inside))
+        hits = [
+            (
+                m.stage,
+                m.cost.flops / m.budget - 1,
+                abs(m.cost.flops - m.budget) <= stages.tolerance_at(m.stage),
+            )
+            for m in scalenet.members
+            if m.kind == "generalized"
+        ]
         answer = (
             "not available"
             if not hits

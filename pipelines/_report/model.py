@@ -8,11 +8,13 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from _common import fail
 
 from scalenet.space.files import read_jsonl
+
+T = TypeVar("T")
 
 FIGURES = (
     "sampling.png",
@@ -99,6 +101,15 @@ class Inputs:
                     fail(f"{shown}: not valid JSON ({error})")
             self._cache[shown] = value
         return self._cache[shown]
+
+    def typed(self, rel: str, reader: Callable[[Any], T]) -> T | None:
+        """``<outputs>/<rel>`` read by ``reader`` (a package's ``from_json``), None when missing.
+
+        A file the type does not accept raises the reader's ValueError (it names the key); the
+        section runner blames the file, which the read marked as the one in use.
+        """
+        data = self.json(rel)
+        return None if data is None else reader(data)
 
     def jsonl(self, rel: str) -> list[Any] | None:
         """Parsed JSON lines of ``<outputs>/<rel>``, or None when the file is missing."""

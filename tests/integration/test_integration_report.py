@@ -83,6 +83,11 @@ def _member(stage: int, kind: str, scaling: tuple[float, float, float], flops: i
             "after": {"depth": d, "resolution": r, "width": w},
             "before": {"depth": d, "resolution": r - 0.1, "width": w},
             "mode": "rw",
+            "target_flops": member["budget"],
+            "flops_before": flops - 1_000_000,
+            "flops_after": flops,
+            "params_after": member["params"],
+            "resolution_after": member["resolution"],
         }
     return member
 
@@ -303,6 +308,10 @@ def build_tree(root: Path) -> None:
             "function": "geometric",
             "params": {"a0": a0},
             "rmse": rmse,
+            "stages": [1, 2],
+            "values": [1.1, 1.2],
+            "residuals": [rmse, -rmse],  # the reader computes the RMSE from them: rmse
+            "active_bounds": [],
         }
         for dim, a0, rmse in (
             ("depth", 0.1179, 0.048),
@@ -658,6 +667,17 @@ def test_empty_outputs_still_give_a_report(tmp_path):
         ("outputs/search/log.jsonl", '{"step": "initial"}\n{oops\n', "line 2 is not valid JSON"),
         ("outputs/supernet/hss/eval.json", '{"top1": [1, 2]}', "outputs/supernet/hss/eval.json"),
         ("outputs/budgets.json", '{"f0": 1}', "outputs/budgets.json: missing key 'max_stage'"),
+        # read as scalenet.scaling.Family: the package's own reader names the key
+        (
+            "outputs/family/compound/family.json",
+            '{"method": "compound", "space": "fmnist", "f0": 1, "members": [{"name": "S0"}]}',
+            "outputs/family/compound/family.json: missing key 'kind'",
+        ),
+        (
+            "outputs/family/scalenet/family.json",
+            '{"method": "scalenet", "space": "fmnist", "f0": 1, "members": []}',
+            "outputs/family/scalenet/family.json: family: members must be S0..SK in order",
+        ),
     ],
 )
 def test_bad_input_fails_with_the_file_name(tmp_path, relative, content, message):
