@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from _report.family import family_file
 from _report.fmt import missing
-from _report.model import Context, ReportError
+from _report.model import Context
+from scalenet.search import SearchResult
 
 
 def _space_rows(name: str | None, count: int) -> list[str]:
@@ -26,15 +27,10 @@ def _space_rows(name: str | None, count: int) -> list[str]:
 
 
 def section_arch(ctx: Context) -> list[str]:
-    result = ctx.inputs.json("search/result.json")
+    result = ctx.inputs.typed("search/result.json", SearchResult.from_json)
     source = "search/result.json"
     if result is not None:
-        from scalenet.space import BaseArch
-
-        text = result["base"]
-        if not isinstance(text, str):
-            raise ReportError(f"base must be an architecture string, got {text!r}")
-        arch = BaseArch.decode(text)
+        arch = result.base
     else:  # the search result is gone: the family's base
         source, family = family_file(ctx)
         if family is None:

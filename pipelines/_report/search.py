@@ -18,6 +18,7 @@ from _report.fmt import (
     table,
 )
 from _report.model import Context
+from scalenet.search import SearchResult
 
 
 def _strategy_cell(strategy: dict[str, Any]) -> str:
@@ -27,7 +28,8 @@ def _strategy_cell(strategy: dict[str, Any]) -> str:
 def section_search(ctx: Context) -> list[str]:
     lines: list[str] = []
     log = ctx.inputs.jsonl("search/log.jsonl")
-    result = ctx.inputs.json("search/result.json")
+    raw = ctx.inputs.json("search/result.json")  # the stage adds the evaluator's name
+    result = ctx.inputs.typed("search/result.json", SearchResult.from_json)
     metrics = ctx.inputs.json("search/metrics.json")
     budgets = ctx.inputs.json("budgets.json")
     if log is None:
@@ -86,25 +88,23 @@ def section_search(ctx: Context) -> list[str]:
         lines += [missing(ctx.inputs.name("search/result.json"), "search"), ""]
     else:
         budget_of = dict(stage_items(budgets["budgets"], "budgets")) if budgets is not None else {}
-        rows = []
-        for strategy in sequence(result["strategies"], "strategies"):
-            j = int(strategy["stage"])
-            rows.append(
-                [
-                    f"S{j}",
-                    f"{number(strategy['depth']):.2f}",
-                    f"{number(strategy['width']):.2f}",
-                    f"{number(strategy['resolution']):.2f}",
-                    mflops(strategy["flops"]),
-                    optional(budget_of.get(j), mflops),
-                    "yes" if strategy.get("fits") else "no",
-                    acc(strategy["accuracy"]),
-                ]
-            )
+        rows = [
+            [
+                f"S{s.stage}",
+                f"{s.scaling.depth:.2f}",
+                f"{s.scaling.width:.2f}",
+                f"{s.scaling.resolution:.2f}",
+                mflops(s.flops),
+                optional(budget_of.get(s.stage), mflops),
+                "yes" if s.fits else "no",
+                acc(s.accuracy),
+            ]
+            for s in result.strategies
+        ]
         lines += [
             f"Searched result (`{ctx.inputs.name('search/result.json')}`, evaluator "
-            f"`{result.get('evaluator', '?')}`): base model `{result['base']}` "
-            f"({mflops(result['base_flops'])} MFLOPs) and the strategies S1-S{len(rows)}:",
+            f"`{raw.get('evaluator', '?')}`): base model `{result.base.encode()}` "
+            f"({mflops(result.base_flops)} MFLOPs) and the strategies S1-S{len(rows)}:",
             "",
             *table(
                 ["stage", "d", "w", "r", "MFLOPs", "budget (MFLOPs)", "fits", "top-1 (%)"],
@@ -113,10 +113,10 @@ def section_search(ctx: Context) -> list[str]:
             ),
             "",
         ]
-        fits = sum(1 for s in result["strategies"] if s.get("fits"))
+        fits = sum(1 for s in result.strategies if s.fits)
         lines.append(
             f"{fits} of {len(rows)} searched strategies fit their FLOPs budget; the search "
-            + ("reached" if result.get("fixed_point") else "did not reach")
+            + ("reached" if result.fixed_point else "did not reach")
             + " a fixed point of the base model."
         )
         lines.append("")
