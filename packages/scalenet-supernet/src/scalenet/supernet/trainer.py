@@ -45,8 +45,8 @@ from scalenet.supernet.engine import (
     DistContext,
     LoopConfig,
     LoopResult,
+    LoopTrainer,
     ResumableBatches,
-    TrainingLoop,
     allreduce_gradients,
     batches_state,
     broadcast_module,
@@ -177,7 +177,7 @@ def checkpoint_width_mode(payload: Mapping[str, Any]) -> str:
     return mode
 
 
-class SupernetTrainer:
+class SupernetTrainer(LoopTrainer):
     """Trains a :class:`SuperSupernet` with one sampled path per batch.
 
     Args:
@@ -246,25 +246,10 @@ class SupernetTrainer:
         )
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.path_rng = np.random.default_rng(config.seed)
-        self.loop = TrainingLoop(
+        self.open_loop(
             self.out_dir, CHECKPOINT_KIND, self.context,
             fingerprint=fingerprint, name=name, loggers=loggers,
         )  # fmt: skip
-        self.checkpointer = self.loop.checkpointer
-        self.metrics = self.loop.metrics
-
-    def resumes(self) -> bool:
-        """Whether :meth:`run` continues the checkpoint in ``out_dir`` (see ``fingerprint``)."""
-        return self.loop.resumes()
-
-    @property
-    def iteration(self) -> int:
-        """Optimizer steps done (the counter of :attr:`loop`)."""
-        return self.loop.iteration
-
-    @iteration.setter
-    def iteration(self, value: int) -> None:
-        self.loop.iteration = value
 
     # -- checkpoints -----------------------------------------------------------------------------
 
@@ -281,10 +266,6 @@ class SupernetTrainer:
             "width_modes_revision": WIDTH_MODES_REVISION,
             "config": json.dumps(asdict(self.config)),
         }
-
-    def save(self) -> None:
-        """Write a checkpoint at the current iteration (main rank only)."""
-        self.loop.save(self.state)
 
     def load(self) -> int:
         """Restore the checkpoint of ``out_dir``; returns its iteration.

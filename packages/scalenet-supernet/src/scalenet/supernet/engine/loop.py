@@ -34,6 +34,7 @@ __all__ = [
     "SETTINGS_FILE",
     "LoopConfig",
     "LoopResult",
+    "LoopTrainer",
     "NonFiniteError",
     "ResumableBatches",
     "TrainingLoop",
@@ -456,6 +457,55 @@ class TrainingLoop:
             seconds=seconds,
             images_per_second=images_seen / max(seconds, 1e-9),
         )
+
+
+class LoopTrainer:
+    """What both trainers share around their :class:`TrainingLoop`.
+
+    A subclass calls :meth:`open_loop` in its constructor and defines :meth:`state` (everything
+    its exact resume needs); it gets the loop's :attr:`iteration` counter, :meth:`resumes` and
+    :meth:`save`.
+    """
+
+    loop: TrainingLoop
+
+    def open_loop(
+        self,
+        out_dir: str | os.PathLike[str],
+        kind: str,
+        context: DistContext,
+        *,
+        fingerprint: Mapping[str, Any] | None,
+        name: str | None,
+        loggers: Iterable[str],
+    ) -> None:
+        """Make the :class:`TrainingLoop` of ``out_dir`` (its arguments are the loop's)."""
+        self.loop = TrainingLoop(
+            out_dir, kind, context, fingerprint=fingerprint, name=name, loggers=loggers
+        )
+        self.checkpointer = self.loop.checkpointer
+        self.metrics = self.loop.metrics
+
+    def state(self) -> dict[str, Any]:
+        """Everything an exact resume needs (the iteration is added by the checkpointer)."""
+        raise NotImplementedError
+
+    def resumes(self) -> bool:
+        """Whether ``run()`` continues the checkpoint in the output folder (see ``fingerprint``)."""
+        return self.loop.resumes()
+
+    @property
+    def iteration(self) -> int:
+        """Optimizer steps done (the counter of :attr:`loop`)."""
+        return self.loop.iteration
+
+    @iteration.setter
+    def iteration(self, value: int) -> None:
+        self.loop.iteration = value
+
+    def save(self) -> None:
+        """Write a checkpoint of :meth:`state` at the current iteration (main rank only)."""
+        self.loop.save(self.state)
 
 
 #: The file in a training folder that records the settings its checkpoint was made with.

@@ -54,7 +54,7 @@ from scalenet.supernet.engine import (
     DistContext,
     LoopConfig,
     LoopResult,
-    TrainingLoop,
+    LoopTrainer,
     batches_state,
     capture_rng,
     check_finite,
@@ -248,7 +248,7 @@ def randaugment(
     return apply
 
 
-class Retrainer:
+class Retrainer(LoopTrainer):
     """Trains a static network with the retraining (or fine-tuning) recipe.
 
     Args:
@@ -328,25 +328,10 @@ class Retrainer:
             augment = randaugment(mean, std, config.randaugment_ops, config.randaugment_magnitude)
         self.augment = augment
         self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-        self.loop = TrainingLoop(
+        self.open_loop(
             self.out_dir, CHECKPOINT_KIND, self.context,
             fingerprint=fingerprint, name=name, loggers=loggers,
         )  # fmt: skip
-        self.checkpointer = self.loop.checkpointer
-        self.metrics = self.loop.metrics
-
-    def resumes(self) -> bool:
-        """Whether :meth:`run` continues the checkpoint in ``out_dir`` (see ``fingerprint``)."""
-        return self.loop.resumes()
-
-    @property
-    def iteration(self) -> int:
-        """Optimizer steps done (the counter of :attr:`loop`)."""
-        return self.loop.iteration
-
-    @iteration.setter
-    def iteration(self, value: int) -> None:
-        self.loop.iteration = value
 
     @property
     def final_model(self) -> StaticNet:
@@ -372,10 +357,6 @@ class Retrainer:
             "space": self.net.space_name,
             "config": json.dumps(asdict(self.config)),
         }
-
-    def save(self) -> None:
-        """Write a checkpoint at the current iteration (main rank only)."""
-        self.loop.save(self.state)
 
     def load(self) -> int:
         """Restore the checkpoint of ``out_dir``; returns its iteration.
