@@ -15,7 +15,7 @@ from scalenet.space import (
     scalenet_path,
 )
 from scalenet.space.network import scaled_blocks, scaled_depths
-from scalenet.space.rules import conv_out_size, scale_ceil, se_channels
+from scalenet.space.rules import scale_ceil, se_channels
 
 
 @pytest.fixture(scope="module")
@@ -226,16 +226,3 @@ def test_bad_convention_names_the_field_and_the_choices(imagenet):
         with pytest.raises(ValueError) as info:
             call()
         assert str(info.value) == message
-
-
-def test_default_convention_is_what_pytorch_computes():
-    torch = pytest.importorskip("torch")
-    from torch.utils.flop_counter import FlopCounterMode
-
-    for size, kernel in ((19, 3), (38, 5), (177, 7)):
-        conv = torch.nn.Conv2d(4, 4, kernel, stride=2, padding=kernel // 2, groups=4, bias=False)
-        with FlopCounterMode(display=False) as counter:
-            out = conv(torch.zeros(1, 4, size, size))
-        assert out.shape[-1] == conv_out_size(size, 2) == -(-size // 2)
-        assert counter.get_total_flops() // 2 == 4 * kernel * kernel * conv_out_size(size, 2) ** 2
-        assert conv_out_size(size, 2, "official") == size // 2
