@@ -254,7 +254,12 @@ def test_every_section_model_is_strict_and_closed() -> None:
     for name, model in _params.SECTIONS.items():
         assert model.model_config.get("extra") == "forbid", name
         assert model.model_config.get("strict") is True, name
-    assert _common.OPTIONAL == {"budgets.explicit": None}
+    # the keys an older params file may leave out, with the value they then take
+    assert _common.OPTIONAL == {
+        "budgets.explicit": None,
+        "train_supernet.tensorboard": False,
+        "retrain.tensorboard": False,
+    }
     assert _params.type_name(_params.Retrain.model_fields["epochs"].annotation) == "int or float"
 
 
