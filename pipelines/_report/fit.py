@@ -61,18 +61,17 @@ def section_fit(ctx: Context) -> list[str]:
         raise ReportError(f"{ctx.inputs.name(family_rel)} has no fit (not a scalenet family)")
     function = fitted.function
     dimensions = ("depth", "width", "resolution")
-    names = get_function(function).param_names
+    fn = get_function(function)
     rows = [
         [
             fit.dimension,
-            ", ".join(f"{key} = {value:.4f}" for key, value in zip(names, fit.params, strict=True)),
+            ", ".join(f"{k} = {v:.4f}" for k, v in zip(fn.param_names, fit.params, strict=True)),
             coef(fit.rmse),
         ]
         for fit in fitted.dimensions
     ]
     lines += [
-        f"Fitted `{function}` f(j) = {get_function(function).formula} per dimension "
-        f"(`{ctx.inputs.name(family_rel)}`):",
+        f"Fitted `{function}` f(j) = {fn.formula} per dimension (`{ctx.inputs.name(family_rel)}`):",
         "",
         *table(["dimension", "parameters", "fit RMSE"], rows, "llr"),
         "",

@@ -484,7 +484,7 @@ def test_dvclive_logger_works_in_a_git_repository_without_a_commit(
     monkeypatch.chdir(tmp_path)
     logger = loggers_module.DvcLiveLogger("run/dvclive", [{"iteration": 1, "loss": 2.0}])
     logger.log({"iteration": 2, "loss": 1.5, "path": "k3e1"})
-    logger.close([])
+    logger.close()
     assert _tsv(tmp_path / "run/dvclive/plots/metrics/loss.tsv") == [
         ["step", "loss"], ["1", "2.0"], ["2", "1.5"],
     ]  # fmt: skip
@@ -493,3 +493,19 @@ def test_dvclive_logger_works_in_a_git_repository_without_a_commit(
         "step": 2,
     }
     assert sorted(p.name for p in (tmp_path / "run/dvclive").iterdir()) == ["metrics.json", "plots"]
+
+
+def test_csv_logger_after_a_kill_holds_each_kept_record_once(
+    tmp_path: FilePath, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Toy(tmp_path / "straight", 9, every=3).run()
+    _killed_then_resumed(tmp_path / "killed", monkeypatch, ("csv",))
+
+    def table(folder: FilePath) -> list[dict[str, str]]:
+        with (folder / "metrics.csv").open(newline="") as stream:
+            return list(csv.DictReader(stream))
+
+    rows, straight = table(tmp_path / "killed"), table(tmp_path / "straight")
+    assert [row["iteration"] for row in rows] == [str(i) for i in range(1, 10)]
+    for field in ("loss", "lr", "epoch"):  # the kept records, then the resumed run's
+        assert [row[field] for row in rows] == [row[field] for row in straight], field

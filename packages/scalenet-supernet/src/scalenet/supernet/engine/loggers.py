@@ -53,8 +53,8 @@ class MetricsLogger(Protocol):
     def log(self, record: Mapping[str, Any]) -> None:
         """Log one record."""
 
-    def close(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """The run ended; ``records`` is everything ``metrics.jsonl`` holds."""
+    def close(self) -> None:
+        """The run ended."""
 
 
 def check_loggers(loggers: Iterable[str]) -> tuple[str, ...]:
@@ -95,17 +95,26 @@ def _require(module: str, extra: str) -> ModuleType:
 
 
 class CsvLogger:
-    """``metrics.csv`` from the records, written once, when the run ends."""
+    """``metrics.csv`` from the records, written once, when the run ends.
 
-    def __init__(self, file: str | os.PathLike[str]) -> None:
+    Args:
+        file: The table.
+        history: The records already kept (a resumed run's ``metrics.jsonl``): its first rows.
+    """
+
+    def __init__(
+        self, file: str | os.PathLike[str], history: Iterable[Mapping[str, Any]] = ()
+    ) -> None:
         self.file = FilePath(file)
+        self.records = list(history)
 
     def log(self, record: Mapping[str, Any]) -> None:
-        """Nothing until the end: the table is written from all records at once."""
+        """Keep the record for the table."""
+        self.records.append(record)
 
-    def close(self, records: Sequence[Mapping[str, Any]]) -> None:
+    def close(self) -> None:
         """Write the table: ``iteration``, then the other fields sorted; missing fields empty."""
-        write_csv_table(self.file, records)
+        write_csv_table(self.file, self.records)
 
 
 class DvcLiveLogger:
@@ -151,9 +160,8 @@ class DvcLiveLogger:
         self._log(record)
         self.live.make_summary()
 
-    def close(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Write ``metrics.json`` a last time."""
-        self.live.make_summary()
+    def close(self) -> None:
+        """Nothing left: every :meth:`log` wrote its rows and ``metrics.json`` already."""
 
 
 class TensorBoardLogger:
@@ -180,7 +188,7 @@ class TensorBoardLogger:
             self.writer.add_scalar(name, value, global_step=step)
         self.writer.flush()
 
-    def close(self, records: Sequence[Mapping[str, Any]]) -> None:
+    def close(self) -> None:
         """Close the event file."""
         self.writer.close()
 
@@ -193,7 +201,7 @@ def open_loggers(
 ) -> list[MetricsLogger]:
     """The loggers ``names`` of a run in ``out_dir`` that continues at ``resume_at`` (0: fresh).
 
-    ``history``: the records ``metrics.jsonl`` kept (DVCLive writes them again).
+    ``history``: the records ``metrics.jsonl`` kept (the CSV table and DVCLive start from them).
 
     Raises:
         ValueError: An unknown logger, or the package a logger needs is not installed.
@@ -202,7 +210,7 @@ def open_loggers(
     loggers: list[MetricsLogger] = []
     for name in check_loggers(names):
         if name == "csv":
-            loggers.append(CsvLogger(out / "metrics.csv"))
+            loggers.append(CsvLogger(out / "metrics.csv", history))
         elif name == "dvclive":
             loggers.append(DvcLiveLogger(out / "dvclive", history))
         else:

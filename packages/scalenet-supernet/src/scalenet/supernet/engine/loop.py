@@ -445,10 +445,8 @@ class TrainingLoop:
         bar.close()
         if self.iteration > resumed_from or not self.checkpointer.exists():
             self.save(state)
-        if loggers:
-            records = [record for _line, record in self.metrics.records()]
-            for logger in loggers:
-                logger.close(records)
+        for logger in loggers:
+            logger.close()
         seconds = time.perf_counter() - start
         return LoopResult(
             iterations=self.iteration,
