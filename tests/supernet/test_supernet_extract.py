@@ -45,8 +45,15 @@ def test_extracted_is_plain_modules(trained_like: SuperSupernet, tiny_space: Sea
     allowed = (
         "Conv2d", "BatchNorm2d", "Linear", "Sequential", "StaticNet", "MBConv", "SqueezeExcite",
         "Resize", "Hardswish", "Hardsigmoid", "ReLU", "Identity", "AdaptiveAvgPool2d", "Flatten",
+        # torch's Conv2d with the CPU kernels' forward (same parameters and state dict)
+        "DepthwiseConv2d", "PointwiseConv2d",
     )  # fmt: skip
     assert {type(m).__name__ for m in static.modules()} <= set(allowed)
+    assert all(
+        isinstance(m, torch.nn.Conv2d)
+        for m in static.modules()
+        if type(m).__name__ in ("DepthwiseConv2d", "PointwiseConv2d")
+    )
     # the copies are independent of the supernet
     first_conv = static.stem[0]
     with torch.no_grad():

@@ -26,7 +26,7 @@ from torch import Tensor
 from scalenet.space import BaseArch, Path, Scaling
 from scalenet.supernet.bn import recalibrate_bn
 from scalenet.supernet.dynamic.model import SuperSupernet
-from scalenet.supernet.standalone.static import combine_sides
+from scalenet.supernet.standalone.static import combine_sides, resize_to
 
 __all__ = ["SupernetEvaluator", "top1"]
 
@@ -45,6 +45,8 @@ def _as_batches(data: Batches | tuple[Tensor, Tensor], batch_size: int | None) -
 #: Images per eval-mode forward of the mini-val (a bigger batch is cut): on the CPU the
 #: activations of ~100 small images stay in cache, 1.2-1.4x faster than one batch of 200-1,000.
 FORWARD_CHUNK = 100
+#: Bytes of batches kept resized to the resolutions of recently evaluated paths (CPU only).
+RESIZED_CACHE_BYTES = 256 * 2**20
 
 
 @torch.inference_mode()
@@ -85,6 +87,12 @@ class SupernetEvaluator:
         forward_chunk: Most images per mini-val forward (eval mode: the chunking does not
             change the logits beyond float rounding; the recalibration batches are kept whole,
             since their batch statistics are what is estimated).
+        resized_cache_bytes: On the CPU, when the mini-val is a list of batches, both image
+            sets are kept resized to the resolutions of the paths evaluated last (in the
+            supernet's memory format), up to this many bytes: a space has a few resolutions
+            and a search evaluates hundreds of paths, each of which would resize the same
+            images again (the same values: the supernet resizes as :func:`resize_to` does).
+            0 turns the cache off.
 
     Example:
         >>> evaluator = SupernetEvaluator(net, train_batches, val_batches, recalib_batches=10)
@@ -102,6 +110,7 @@ class SupernetEvaluator:
         batch_size: int | None = None,
         side: str | None = None,
         forward_chunk: int = FORWARD_CHUNK,
+        resized_cache_bytes: int = RESIZED_CACHE_BYTES,
     ) -> None:
         if recalib_batches < 0:
             raise ValueError(f"recalib_batches must be >= 0, got {recalib_batches}")
@@ -116,6 +125,10 @@ class SupernetEvaluator:
         supernet.configure(Path(supernet.space.largest_arch()), self.side)  # checks the side
         self.cache: dict[str, float] = {}
         self.calls = 0
+        self.resized_cache_bytes = resized_cache_bytes
+        self._resized: dict[
+            int, tuple[list[tuple[Tensor, Tensor]], list[tuple[Tensor, Tensor]]]
+        ] = {}
 
     def __call__(
         self, path_or_base: Path | BaseArch | str, scaling: Scaling | None = None
@@ -145,10 +158,11 @@ class SupernetEvaluator:
             summed: Tensor | None = None
             labels: Tensor | None = None
             for side in sides:
-                supernet.set_active(path, side)
-                recalibrate_bn(supernet, self.train_batches, self.recalib_batches)
+                active = supernet.set_active(path, side)
+                train_batches, val_batches = self._at_resolution(active.resolution)
+                recalibrate_bn(supernet, train_batches, self.recalib_batches)
                 supernet.eval()
-                logits, labels = _logits(supernet, self.val_batches, self.forward_chunk)
+                logits, labels = _logits(supernet, val_batches, self.forward_chunk)
                 summed = logits if summed is None else combine_sides(summed, logits)
             assert summed is not None and labels is not None
             return top1(summed, labels)
@@ -160,6 +174,49 @@ class SupernetEvaluator:
             supernet.train(was_training)
             if previous is not None:
                 supernet.set_active(previous.path, previous.side)
+
+    def _at_resolution(self, resolution: int) -> tuple[Batches, Batches]:
+        """The recalibration and mini-val batches, resized to ``resolution`` where cached."""
+        if resolution in self._resized:
+            self._resized[resolution] = self._resized.pop(resolution)  # most recent last
+            return self._resized[resolution]
+        supernet = self.supernet
+        if (
+            self.resized_cache_bytes <= 0
+            or supernet.classifier.weight.device.type != "cpu"
+            or not isinstance(self.val_batches, list)
+        ):
+            return self.train_batches, self.val_batches
+        images = sum(len(batch[0]) for batch in [*self.train_batches, *self.val_batches])
+        first = (self.val_batches or self.train_batches or [(torch.zeros(0, 1, 1, 1), None)])[0]
+        size = images * first[0].shape[1] * resolution * resolution * first[0].element_size()
+        if size > self.resized_cache_bytes:
+            return self.train_batches, self.val_batches
+        while self._resized and size + self._cached_bytes() > self.resized_cache_bytes:
+            del self._resized[next(iter(self._resized))]  # the least recently used
+        memory_format = (
+            torch.channels_last
+            if supernet.stem_conv.weight.is_contiguous(memory_format=torch.channels_last)
+            else torch.contiguous_format
+        )
+
+        def resized(batches: list[tuple[Tensor, Tensor]]) -> list[tuple[Tensor, Tensor]]:
+            return [
+                (resize_to(images, resolution).contiguous(memory_format=memory_format), labels)
+                for images, labels in batches
+            ]
+
+        pair = (resized(self.train_batches), resized(self.val_batches))
+        self._resized[resolution] = pair
+        return pair
+
+    def _cached_bytes(self) -> int:
+        return sum(
+            images.numel() * images.element_size()
+            for pair in self._resized.values()
+            for batches in pair
+            for images, _labels in batches
+        )
 
     def stats(self) -> dict[str, Any]:
         """Calls, cache size and hit count."""

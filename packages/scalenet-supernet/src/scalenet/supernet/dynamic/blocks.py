@@ -20,6 +20,7 @@ from scalenet.supernet.dynamic.ops import (
     Side,
     make_activation,
 )
+from scalenet.supernet.kernels import conv_act
 
 __all__ = ["DynamicMBConv"]
 
@@ -111,11 +112,9 @@ class DynamicMBConv(nn.Module):
         if layer.expand != 1:
             assert self.conv_pw is not None and self.bn1 is not None
             x = self.conv_pw(x, layer.mid_chs, side)
-            x = self.bn1(x, side)
-            x = self.act(x)
+            x = self.bn1(x, side, self.act)
         x = self.conv_dw(x, layer.kernel, side)
-        x = self.bn2(x, side)
-        x = self.act(x)
+        x = self.bn2(x, side, self.act)
         if layer.se_chs:
             assert self.se is not None
             x = self.se(x, layer.se_chs, side)
@@ -124,3 +123,31 @@ class DynamicMBConv(nn.Module):
         if layer.residual:
             x = x + shortcut
         return x
+
+    def forward_folded(self, x: Tensor, layer: LayerSpec, side: Side) -> Tensor:
+        """The eval-mode forward with every BN folded into its convolution (no gradients).
+
+        Each convolution runs with its activation, or the residual sum, as a oneDNN post-op
+        (:func:`~scalenet.supernet.kernels.conv_act`); equal to :meth:`forward` in eval mode up
+        to float rounding.
+        """
+        shortcut = x
+        if layer.expand != 1:
+            assert self.conv_pw is not None and self.bn1 is not None
+            weight, bias = self.bn1.fold(
+                self.conv_pw.active_weight(layer.in_chs, layer.mid_chs, side), side
+            )
+            x = conv_act(x, weight, bias, 1, 0, 1, self.act)
+        weight, bias = self.bn2.fold(
+            self.conv_dw.active_weight(layer.mid_chs, layer.kernel, side), side
+        )
+        x = conv_act(x, weight, bias, self.stride, layer.kernel // 2, layer.mid_chs, self.act)
+        if layer.se_chs:
+            assert self.se is not None
+            x = self.se(x, layer.se_chs, side)
+        weight, bias = self.bn3.fold(
+            self.conv_pwl.active_weight(layer.mid_chs, layer.out_chs, side), side
+        )
+        return conv_act(
+            x, weight, bias, 1, 0, 1, None, residual=shortcut if layer.residual else None
+        )

@@ -35,6 +35,7 @@ from scalenet.supernet.dynamic.ops import (
     Side,
     make_activation,
 )
+from scalenet.supernet.kernels import conv_act, fused_inference
 from scalenet.supernet.standalone.static import (
     BilateralAverage,
     StaticNet,
@@ -299,17 +300,35 @@ class SuperSupernet(nn.Module):
         return self._forward_side(x, active, active.side)
 
     def _forward_side(self, x: Tensor, active: ActiveNetwork, side: Side) -> Tensor:
+        if not self.training and fused_inference(x):
+            return self._forward_folded(x, active, side)
         x = self.stem_conv(x, active.stem.out_chs, side)
-        x = self.stem_bn(x, side)
-        x = self.act(x)
+        x = self.stem_bn(x, side, self.act)
         for slots, layers in zip(self.slots, active.blocks, strict=True):
             for slot, layer in zip(slots, layers, strict=False):
                 x = slot(x, layer, side)
         x = self.head_conv(x, active.head.out_chs, side)
-        x = self.head_bn(x, side)
-        x = self.act(x)
+        x = self.head_bn(x, side, self.act)
         x = x.mean((2, 3))
         return self.classifier(x, side)
+
+    def _forward_folded(self, x: Tensor, active: ActiveNetwork, side: Side) -> Tensor:
+        """Eval mode without gradients on the CPU: BNs folded, activations fused (1.4-1.6x)."""
+        stem, head = active.stem, active.head
+        weight, bias = self.stem_bn.fold(
+            self.stem_conv.active_weight(stem.in_chs, stem.out_chs, side), side
+        )
+        x = conv_act(
+            x, weight, bias, self.stem_conv.stride, self.stem_conv.kernel // 2, 1, self.act
+        )
+        for slots, layers in zip(self.slots, active.blocks, strict=True):
+            for slot, layer in zip(slots, layers, strict=False):
+                x = slot.forward_folded(x, layer, side)
+        weight, bias = self.head_bn.fold(
+            self.head_conv.active_weight(head.in_chs, head.out_chs, side), side
+        )
+        x = conv_act(x, weight, bias, 1, 0, 1, self.act)
+        return self.classifier(x.mean((2, 3)), side)
 
     def extract(self, path: Path | str, side: str | None = None) -> StaticNet | BilateralAverage:
         """A standalone static network of ``path`` holding copies of the inherited weights.

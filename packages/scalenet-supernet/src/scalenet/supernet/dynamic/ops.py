@@ -30,6 +30,13 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
+from scalenet.supernet.kernels import (
+    batch_norm_act,
+    depthwise_conv2d,
+    fold_batch_norm,
+    pointwise_conv2d,
+)
+
 __all__ = [
     "SIDES",
     "DynamicBatchNorm2d",
@@ -150,6 +157,8 @@ class DynamicConv2d(nn.Module):
         """Convolve ``x`` (its channel count is the active input width)."""
         weight = self.active_weight(x.shape[1], out_chs, side)
         bias = self.active_bias(out_chs, side)
+        if self.kernel == 1 and self.stride == 1:
+            return pointwise_conv2d(x, weight, bias)
         return F.conv2d(x, weight, bias, self.stride, self.kernel // 2)
 
 
@@ -183,9 +192,8 @@ class DynamicDepthwiseConv2d(nn.Module):
 
     def forward(self, x: Tensor, kernel: int, side: Side) -> Tensor:
         """Depthwise-convolve ``x`` with the centre ``kernel x kernel`` crop."""
-        chs = x.shape[1]
-        weight = self.active_weight(chs, kernel, side)
-        return F.conv2d(x, weight, None, self.stride, kernel // 2, 1, chs)
+        weight = self.active_weight(x.shape[1], kernel, side)
+        return depthwise_conv2d(x, weight, self.stride, kernel // 2)
 
 
 class DynamicBatchNorm2d(nn.Module):
@@ -236,10 +244,26 @@ class DynamicBatchNorm2d(nn.Module):
         bn.momentum = self.momentum
         return bn
 
-    def forward(self, x: Tensor, side: Side) -> Tensor:
-        """Normalize ``x`` over its (active) channels."""
+    def fold(self, conv_weight: Tensor, side: Side) -> tuple[Tensor, Tensor]:
+        """The active convolution weight before this BN with the (eval-mode) BN folded in.
+
+        Returns ``(weight, bias)`` for ``conv2d(x, weight, bias)``
+        (:func:`~scalenet.supernet.kernels.fold_batch_norm`).
+        """
+        weight, bias, mean, var = self.active_params(conv_weight.shape[0], side)
+        return fold_batch_norm(conv_weight, weight, bias, mean, var, self.eps)
+
+    def forward(self, x: Tensor, side: Side, act: nn.Module | None = None) -> Tensor:
+        """Normalize ``x`` over its (active) channels, then apply ``act`` (if given).
+
+        In train mode without gradients (BN recalibration) on the CPU, normalization and
+        activation run as one fused kernel (:func:`~scalenet.supernet.kernels.batch_norm_act`).
+        """
         weight, bias, mean, var = self.active_params(x.shape[1], side)
-        return F.batch_norm(x, mean, var, weight, bias, self.training, self.momentum, self.eps)
+        if self.training and self.momentum is not None:
+            return batch_norm_act(x, weight, bias, mean, var, self.momentum, self.eps, act)
+        out = F.batch_norm(x, mean, var, weight, bias, self.training, self.momentum, self.eps)
+        return act(out) if act is not None else out
 
 
 class DynamicSqueezeExcite(nn.Module):

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from scalenet.space import LayerSpec, Path, SearchSpace, expand_path, load_space
 from scalenet.space.files import atomic_write
 from scalenet.supernet.dynamic.ops import make_activation, make_gate
+from scalenet.supernet.kernels import DepthwiseConv2d, PointwiseConv2d
 
 __all__ = [
     "BilateralAverage",
@@ -70,9 +71,9 @@ class SqueezeExcite(nn.Module):
 
     def __init__(self, chs: int, squeeze_chs: int, activation: str, gate: str) -> None:
         super().__init__()
-        self.reduce = nn.Conv2d(chs, squeeze_chs, 1, bias=True)
+        self.reduce = PointwiseConv2d(chs, squeeze_chs, bias=True)
         self.act = make_activation(activation)
-        self.expand = nn.Conv2d(squeeze_chs, chs, 1, bias=True)
+        self.expand = PointwiseConv2d(squeeze_chs, chs, bias=True)
         self.gate = make_gate(gate)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -92,7 +93,7 @@ class MBConv(nn.Module):
         mid = layer.mid_chs
         self.residual = layer.residual
         if layer.expand != 1:
-            self.conv_pw: nn.Module = nn.Conv2d(layer.in_chs, mid, 1, bias=False)
+            self.conv_pw: nn.Module = PointwiseConv2d(layer.in_chs, mid)
             self.bn1: nn.Module = nn.BatchNorm2d(mid)
             self.act1: nn.Module = make_activation(activation)
         else:
@@ -100,15 +101,13 @@ class MBConv(nn.Module):
             self.bn1 = nn.Identity()
             self.act1 = nn.Identity()
         padding = layer.kernel // 2
-        self.conv_dw = nn.Conv2d(
-            mid, mid, layer.kernel, layer.stride, padding, groups=mid, bias=False
-        )
+        self.conv_dw = DepthwiseConv2d(mid, layer.kernel, layer.stride, padding)
         self.bn2 = nn.BatchNorm2d(mid)
         self.act2 = make_activation(activation)
         self.se: nn.Module = (
             SqueezeExcite(mid, layer.se_chs, se_activation, gate) if layer.se_chs else nn.Identity()
         )
-        self.conv_pwl = nn.Conv2d(mid, layer.out_chs, 1, bias=False)
+        self.conv_pwl = PointwiseConv2d(mid, layer.out_chs)
         self.bn3 = nn.BatchNorm2d(layer.out_chs)
 
     def forward(self, x: Tensor) -> Tensor:
