@@ -9,19 +9,27 @@ the other (never two at once), on the same paths:
 
 * ``baseline``: the code path of release 0.1 as the default run called it: one process with two
   threads, NCHW tensors, glibc malloc, ``OMP_WAIT_POLICY=PASSIVE`` (dvc.yaml set it), batch 64.
-  It stays runnable: ``channels_last: false``, ``processes: 1``, ``threads: 2`` in params.yaml
-  and ``OMP_WAIT_POLICY=PASSIVE SCALENET_ALLOCATOR=system`` in the environment.
-* ``new``: the default now: two single-threaded processes (DDP over gloo, 2 x 32 = 64 images per
-  step), channels-last, tcmalloc preloaded, OpenMP's default wait policy
-  (scalenet.supernet.engine.runtime).
+  It stays runnable: ``channels_last: false``, ``processes: 1``, ``threads: 2``,
+  ``eval_processes: 1``, ``eval_threads: 2`` in params.yaml and
+  ``OMP_WAIT_POLICY=PASSIVE SCALENET_ALLOCATOR=system SCALENET_CPU_KERNELS=0`` in the
+  environment.
+* ``new``: the default now: two single-threaded processes (gloo, 2 x 32 = 64 images per step),
+  channels-last, tcmalloc preloaded, OpenMP's default wait policy
+  (scalenet.supernet.engine.runtime) and the CPU kernels of scalenet.supernet.kernels (Numba's
+  depthwise weight gradient, 1x1 convolutions as matrix products; for evaluation the fused
+  BatchNorm + activation of the recalibration and the folded eval-mode forward). The
+  baseline turns the kernels off (``SCALENET_CPU_KERNELS=0``).
 
 Measured, for 10 random paths of the default space near f0 and 10 near the largest budget f_M:
 
 * training images/s of one SGD step (``SupernetTrainer.step``, BCNet sides alternating) for the
   baseline and the new path; the same paths extracted as static networks (new settings); and
   torchvision's ``mobilenet_v3_small`` at the group's resolution, batch and processes/threads;
-* evaluation images/s (BN recalibration on 200 images + top-1 on 200 mini-val images), baseline
-  and new (one process, two threads: evaluation runs in one process);
+* evaluation images/s (BN recalibration on 200 images + top-1 on 500 mini-val images, as the
+  default run), baseline (one process of two threads) and new (the paths shared out over two
+  one-thread processes, as ``eval_processes: 2, eval_threads: 1`` runs the search and
+  ``evaluate_paths``): per path (its images over its seconds, times the processes working side
+  by side) and for the whole set (images over wall time);
 * achieved GMAC/s of training (3 x forward MACs x images/s, the convention of the paper's
   "FLOPs") and its ratio to an SGEMM (1024^3, MACs/s) measured in the same run, one and two
   threads;
@@ -68,19 +76,23 @@ GOALS = {
 #: One setting changed at a time, from the baseline to the new default (the ablation).
 ABLATION = (
     ("baseline", {"passive": True, "tcmalloc": False, "processes": 1, "threads": 2,
-                  "channels_last": False, "sync": "ddp", "batch": 64}),
+                  "channels_last": False, "sync": "ddp", "batch": 64, "kernels": False}),
     ("+ default OpenMP wait policy", {"passive": False}),
     ("+ channels-last", {"channels_last": True}),
     ("+ tcmalloc", {"tcmalloc": True}),
     ("+ 2 processes x 1 thread (DDP)", {"processes": 2, "threads": 1, "batch": 32}),
-    ("+ flat all-reduce of the path's gradients (new)", {"sync": "allreduce"}),
+    ("+ flat all-reduce of the path's gradients", {"sync": "allreduce"}),
+    ("+ CPU kernels: depthwise weight gradient, 1x1 as matmul (new)", {"kernels": True}),
 )  # fmt: skip
 
 
-def config_env(name: str, threads: int, passive: bool | None = None) -> dict[str, str]:
+def config_env(
+    name: str, threads: int, passive: bool | None = None, kernels: bool | None = None
+) -> dict[str, str]:
     """The environment of a configuration: ``baseline`` (0.1's) or ``new`` (the default now).
 
-    ``passive`` overrides the OpenMP wait policy of the configuration (the ablation).
+    ``passive`` overrides the OpenMP wait policy of the configuration and ``kernels`` whether
+    scalenet.supernet.kernels are on (the ablation).
     """
     from scalenet.supernet.engine.runtime import CpuRuntime, runtime_env
 
@@ -88,17 +100,21 @@ def config_env(name: str, threads: int, passive: bool | None = None) -> dict[str
     env.pop("LD_PRELOAD", None)
     env.pop("OMP_WAIT_POLICY", None)
     env.pop("SCALENET_RUNTIME", None)
+    env.pop("SCALENET_CPU_KERNELS", None)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT / "pipelines"), *filter(None, [env.get("PYTHONPATH")])]
     )
     if name == "baseline":
         env["OMP_NUM_THREADS"] = str(threads)
         env["SCALENET_ALLOCATOR"] = "system"
+        env["SCALENET_CPU_KERNELS"] = "0"
     else:
         env = runtime_env(CpuRuntime(1, threads, "tcmalloc"), env)
         env.pop("SCALENET_RUNTIME")
     if passive if passive is not None else name == "baseline":
         env["OMP_WAIT_POLICY"] = "PASSIVE"
+    if kernels is not None:
+        env["SCALENET_CPU_KERNELS"] = "1" if kernels else "0"
     return env
 
 
@@ -109,6 +125,7 @@ def run_worker(
     task: dict[str, Any],
     timeout: float = 1800,
     passive: bool | None = None,
+    kernels: bool | None = None,
 ) -> Any:
     """Run ``task`` in fresh process(es) of ``config``; return rank 0's JSON answer."""
     with tempfile.TemporaryDirectory() as folder:
@@ -122,7 +139,7 @@ def run_worker(
             command = launch_command(script[0], script[1:], CpuRuntime(processes, threads))
         else:
             command = [sys.executable, *script]
-        env = config_env(config, threads, passive)
+        env = config_env(config, threads, passive, kernels)
         subprocess.run(command, env=env, check=True, timeout=timeout)
         return json.loads(answer.read_text())
 
@@ -277,34 +294,50 @@ def _forward_macs(model: Any, resolution: int) -> int:
 
 
 def worker_eval(task: dict[str, Any]) -> Any:
-    """Seconds of one path evaluation (BN recalibration + mini-val top-1), per path."""
+    """Seconds of each path's evaluation (BN recalibration + mini-val top-1) on this rank.
+
+    Under several processes the paths are shared out as the stages share them
+    (``distributed_map``): each rank evaluates whole paths, one after the other, on its own
+    thread(s); the answer lists every path with the rank that evaluated it.
+    """
     import torch
 
     from scalenet.space import load_space
     from scalenet.supernet import SupernetEvaluator, SuperSupernet
+    from scalenet.supernet.engine import distributed_map, init_distributed
 
     torch.set_num_threads(task["threads"])
+    context = init_distributed("cpu")
     torch.manual_seed(0)
     space = load_space(SPACE)
     supernet = SuperSupernet(space, width_mode="bcnet")
     if task["channels_last"]:
         supernet.to(memory_format=torch.channels_last)
     generator = torch.Generator().manual_seed(0)
-    count_ = task["images"]
-    recalibration = (torch.randn(count_, 3, 28, 28, generator=generator), torch.arange(count_) % 10)
-    minival = (torch.randn(count_, 3, 28, 28, generator=generator), torch.arange(count_) % 10)
-    evaluator = SupernetEvaluator(
-        supernet, recalibration, minival, recalib_batches=1, batch_size=count_, side="left"
-    )
+    recalib, minival = task["recalib_images"], task["minival_images"]
+    recalibration = (torch.randn(recalib, 3, 28, 28, generator=generator), torch.arange(recalib))
+    val = (torch.randn(minival, 3, 28, 28, generator=generator), torch.arange(minival) % 10)
+    evaluator = SupernetEvaluator(supernet, [recalibration], [val], recalib_batches=1, side="left")
     paths = _paths(task["paths"])
-    evaluator.evaluate(paths[0])  # warm-up
-    results = []
-    for path, text in zip(paths, task["paths"], strict=True):
+    evaluator.evaluate(paths[0])  # warm-up (Numba's cache, oneDNN's primitives)
+    context.barrier()
+    started = time.perf_counter()
+
+    def timed(index: int) -> dict[str, Any]:
         start = time.perf_counter()
-        evaluator.evaluate(path)
+        evaluator.evaluate(paths[index])
         seconds = time.perf_counter() - start
-        results.append({"path": text, "images_per_second": round(2 * count_ / seconds, 1)})
-    return results
+        return {"path": task["paths"][index], "rank": context.rank, "seconds": seconds}
+
+    results = distributed_map(context)(timed, range(len(paths)))
+    wall = time.perf_counter() - started
+    images = recalib + minival
+    for result in results:
+        # every rank evaluates at the same time: a path's share of the throughput
+        result["images_per_second"] = round(images / result["seconds"] * context.world_size, 1)
+        result["seconds"] = round(result["seconds"], 4)
+    throughput = round(images * len(paths) / wall, 1)
+    return {"paths": results, "throughput": throughput} if context.is_main else None
 
 
 def worker_sgemm(task: dict[str, Any]) -> Any:
@@ -388,7 +421,10 @@ def stage_run(
     section = params["train_supernet"]
     section.update(iterations=iterations, seed=seed)
     if config == "baseline":
-        section.update(batch_size=64, processes=1, threads=2, eval_threads=2, channels_last=False)
+        section.update(
+            batch_size=64, processes=1, threads=2, eval_processes=1, eval_threads=2,
+            channels_last=False,
+        )  # fmt: skip
     params_file = folder / f"params-{config}-{seed}.yaml"
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     out = folder / f"stage-{config}-{seed}"
@@ -477,6 +513,7 @@ def ablation(groups: dict[str, list[str]], args: argparse.Namespace) -> list[dic
              "batch": settings["batch"], "channels_last": settings["channels_last"],
              "sync": settings["sync"]},
             passive=settings["passive"],
+            kernels=settings["kernels"],
         )  # fmt: skip
         rows.append(
             {
@@ -605,24 +642,35 @@ def main() -> None:
         )
     result["train_per_path"] = per_path
 
-    evals: dict[str, list[dict[str, Any]]] = {}
-    for config, channels_last in (("baseline", False), ("new", True)):
-        evals[config] = run_worker(
-            config, 1, 2, {"worker": "eval", "paths": every, "images": 200,
-                           "channels_last": channels_last}
-        )  # fmt: skip
+    evals: dict[str, dict[str, Any]] = {}
+    eval_task = {"worker": "eval", "paths": every, "recalib_images": 200, "minival_images": 500}
+    evals["baseline"] = run_worker(
+        "baseline", 1, 2, {**eval_task, "channels_last": False}
+    )  # 0.1: one process of two threads
+    evals["new"] = run_worker(
+        "new", 2, 1, {**eval_task, "channels_last": True}
+    )  # now: the paths shared out over two one-thread processes (eval_processes, eval_threads)
     eval_speedups = [
         new["images_per_second"] / base["images_per_second"]
-        for base, new in zip(evals["baseline"], evals["new"], strict=True)
+        for base, new in zip(evals["baseline"]["paths"], evals["new"]["paths"], strict=True)
     ]
     result["eval_per_path"] = [
         {
             "path": base["path"],
+            "group": "near_f0" if index < len(groups["near_f0"]) else "near_fM",
             "baseline_images_per_second": base["images_per_second"],
             "new_images_per_second": new["images_per_second"],
+            "speedup": round(new["images_per_second"] / base["images_per_second"], 2),
         }
-        for base, new in zip(evals["baseline"], evals["new"], strict=True)
+        for index, (base, new) in enumerate(
+            zip(evals["baseline"]["paths"], evals["new"]["paths"], strict=True)
+        )
     ]
+    result["eval_throughput"] = {
+        "baseline_images_per_second": evals["baseline"]["throughput"],
+        "new_images_per_second": evals["new"]["throughput"],
+        "speedup": round(evals["new"]["throughput"] / evals["baseline"]["throughput"], 2),
+    }
     print("evaluation done", flush=True)
 
     result["ablation"] = ablation(groups, args)
@@ -651,6 +699,12 @@ def main() -> None:
         median([p["supernet_over_static"] for p in per_path]), 3
     )
     result["eval_speedup_median"] = round(median(eval_speedups), 2)
+    result["eval_speedup_by_group"] = {
+        name: round(
+            median([p["speedup"] for p in result["eval_per_path"] if p["group"] == name]), 2
+        )
+        for name in groups
+    }
     result["mobilenet_gmacs_vs_supernet"] = {
         name: {
             "mobilenet_v3_small": references[f"mobilenet_v3_small_{name}"]["gmacs_per_second"],
@@ -671,7 +725,14 @@ def finish(result: dict[str, Any], target: FilePath) -> None:
     }
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2) + "\n")
-    for key in (*GOALS, "train_speedup_by_group", "gmacs_median_by_group", "loss_check"):
+    for key in (
+        *GOALS,
+        "train_speedup_by_group",
+        "eval_speedup_by_group",
+        "eval_throughput",
+        "gmacs_median_by_group",
+        "loss_check",
+    ):
         print(f"{key}: {result[key]}")
     print(f"-> {target}")
 

@@ -70,6 +70,7 @@ class TrainSupernet(Section):
     eval_side: Literal["left", "right", "both"]
     processes: int = Field(ge=1)
     threads: int = Field(ge=0)
+    eval_processes: int = Field(ge=1)
     eval_threads: int = Field(ge=0)
     channels_last: bool
     tensorboard: bool = False  # TensorBoard event files next to DVCLive's (OUT/tensorboard)

@@ -36,7 +36,7 @@ def evaluate(args: argparse.Namespace) -> None:
     """Evaluate the rank stage's sampled paths on one checkpoint; write the CSV."""
     params = load_params(args.params, "rank")
     train = load_params(args.params, "train_supernet")
-    cpu_runtime("evaluate_paths", 1, train["eval_threads"])
+    cpu_runtime("evaluate_paths", train["eval_processes"], train["eval_threads"])
     space = load_space(params["space"])
     paths, flops = draw_paths("hss", space, params["paths"], params["seed"])
     context = init_distributed("auto")

@@ -44,7 +44,8 @@ def make_supernet_evaluator(
     if not args.checkpoint:
         fail("search.evaluator is 'supernet': pass --checkpoint FILE (the HSS super-supernet)")
     train = load_params(args.params, "train_supernet")
-    cpu_runtime("search", 1, train["eval_threads"])
+    # every rank evaluates its share of each population (distributed_map), one path per thread
+    cpu_runtime("search", train["eval_processes"], train["eval_threads"])
     return load_evaluator(args.checkpoint, args.data, train, space.name, device)
 
 

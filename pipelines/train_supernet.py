@@ -36,7 +36,7 @@ from scalenet.supernet import (
     SuperSupernet,
     TrainConfig,
 )
-from scalenet.supernet.engine import init_distributed
+from scalenet.supernet.engine import distributed_map, init_distributed
 from scalenet.supernet.trainer import WIDTH_MODES_REVISION
 
 #: The keys that decide the trained weights; a checkpoint made under other values is not resumed.
@@ -100,15 +100,18 @@ def train_and_evaluate(args: argparse.Namespace, cost: CostRecord) -> None:
         if context.is_main:
             cost.mark(trainer.resumes())  # before run(), which may start over
         result = trainer.run()
-        if not context.is_main:
-            return
-        if params["eval_threads"] > 0:  # the other processes have finished: use their cores
+        if params["eval_threads"] > 0:
             torch.set_num_threads(params["eval_threads"])
         started = time.perf_counter()
+        # the training's ranks share the paths out, each evaluates whole paths (distributed_map)
         evaluator = make_evaluator(supernet, args.data, params)
-        accuracy = {name: round(evaluator(path), 2) for name, path in space.extreme_paths().items()}
+        extreme = space.extreme_paths()
+        scores = distributed_map(context)(evaluator, list(extreme.values()))
+        accuracy = {name: round(score, 2) for name, score in zip(extreme, scores, strict=True)}
     except (ValueError, FileNotFoundError, CheckpointError, NonFiniteError) as error:
         fail(str(error).splitlines()[0])
+    if not context.is_main:
+        return
     summary = result.summary(out, out / "eval.json")
     write_json(
         out / "eval.json",
