@@ -22,17 +22,19 @@ the other (never two at once), on the same paths:
 
 Measured, for 10 random paths of the default space near f0 and 10 near the largest budget f_M:
 
-* training images/s of one SGD step (``SupernetTrainer.step``, BCNet sides alternating) for the
-  baseline and the new path; the same paths extracted as static networks (new settings); and
-  torchvision's ``mobilenet_v3_small`` at the group's resolution, batch and processes/threads;
+* training images/s of one SGD step (``SupernetTrainer.step``: BCNet's left and right network,
+  a forward and backward pass each) for the baseline and the new path; the same work on the
+  path's two networks extracted as static networks (new settings); and torchvision's
+  ``mobilenet_v3_small`` (one pass per image) at the group's resolution, batch and
+  processes/threads;
 * evaluation images/s (BN recalibration on 200 images + top-1 on 500 mini-val images, as the
   default run), baseline (one process of two threads) and new (the paths shared out over two
   one-thread processes, as ``eval_processes: 2, eval_threads: 1`` runs the search and
   ``evaluate_paths``): per path (its images over its seconds, times the processes working side
   by side) and for the whole set (images over wall time);
-* achieved GMAC/s of training (3 x forward MACs x images/s, the convention of the paper's
-  "FLOPs") and its ratio to an SGEMM (1024^3, MACs/s) measured in the same run, one and two
-  threads;
+* achieved GMAC/s of training (3 x forward MACs x passes per image x images/s: the paper's
+  "FLOPs" are MACs; BCNet makes two passes per image) and its ratio to an SGEMM (1024^3, MACs/s)
+  measured in the same run, one and two threads;
 * the plain two-convolution CNN of docs (3.9 M MACs at 28 px, batch 128, one process, two threads);
 * the in-stage rate: ``pipelines/train_supernet.py`` for 100 iterations on the prepared
   Fashion-MNIST (data, resize, sampling, logging, checkpoints included), baseline vs new, and
@@ -193,26 +195,30 @@ def worker_train(task: dict[str, Any]) -> Any:
         resolution = task.get("resolution", 28)
         images = torch.randn(batch, 3, resolution, resolution, generator=generator)
         labels = torch.randint(0, 10, (batch,), generator=generator)
+        # forward-backward passes per image: BCNet trains the left and the right network
+        passes = 2 if kind in ("supernet", "static") else 1
         if kind == "supernet":
             path = _paths([text])[0]
             seconds = _time_supernet(space, path, images, labels, context, task)
             macs = count(space, path).flops
+        elif kind == "static":
+            path = _paths([text])[0]
+            supernet = SuperSupernet(space, width_mode="bcnet")
+            pair = [supernet.extract(path, side).train() for side in ("left", "right")]
+            seconds = _time_static_pair(pair, images, labels, context, task)
+            macs = count(space, path).flops
         else:
-            if kind == "static":
-                path = _paths([text])[0]
-                model: nn.Module = SuperSupernet(space).extract(path, "left").train()
-                macs = count(space, path).flops
-            else:
-                model = _reference_model(kind)
-                macs = _forward_macs(model, resolution)
+            model: nn.Module = _reference_model(kind)
+            macs = _forward_macs(model, resolution)
             seconds = _time_module(model, images, labels, context, task)
         images_per_second = batch * context.world_size / seconds
         results.append(
             {
                 "path": text,
                 "macs": int(macs),
+                "passes": passes,
                 "images_per_second": round(images_per_second, 1),
-                "gmacs_per_second": round(3 * macs * images_per_second / 1e9, 2),
+                "gmacs_per_second": round(3 * macs * passes * images_per_second / 1e9, 2),
             }
         )
     return results if context.is_main else None
@@ -253,6 +259,37 @@ def _time_module(model: Any, images: Any, labels: Any, context: Any, task: dict[
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         criterion(wrapped(images), labels).backward()
+        optimizer.step()
+
+    return _median_step(step, task["steps"])
+
+
+def _time_static_pair(
+    pair: list[Any], images: Any, labels: Any, context: Any, task: dict[str, Any]
+) -> float:
+    """Median time of the supernet step's work on static networks: the path's left and right
+    networks, a forward and backward pass each with half the loss, one flat all-reduce of the
+    gradients and one SGD step (what ``SupernetTrainer.step`` does with ``width_mode='bcnet'``,
+    without the slicing)."""
+    import torch
+    from torch import nn
+
+    from scalenet.supernet.engine import allreduce_gradients, broadcast_module
+
+    if task["channels_last"]:
+        pair = [model.to(memory_format=torch.channels_last) for model in pair]
+        images = images.contiguous(memory_format=torch.channels_last)
+    parameters = [p for model in pair for p in model.parameters()]
+    for model in pair:
+        broadcast_module(model, context)
+    optimizer = torch.optim.SGD(parameters, lr=0.01, momentum=0.9, nesterov=True)
+    criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        for model in pair:
+            (criterion(model(images), labels) / len(pair)).backward()
+        allreduce_gradients(parameters, context)
         optimizer.step()
 
     return _median_step(step, task["steps"])
@@ -576,7 +613,8 @@ def main() -> None:
             "batch 64",
             "new": "2 processes x 1 thread (DDP, gloo), channels-last, tcmalloc, batch 2 x 32",
         },
-        "unit": "GMAC/s = 3 x forward MACs x images/s / 1e9 (MACs: the paper's FLOPs)",
+        "unit": "GMAC/s = 3 x forward MACs x passes x images/s / 1e9 (MACs: the paper's FLOPs; "
+        "passes: 2 for BCNet's left and right network, 1 for the reference models)",
     }
     sgemm = {
         f"threads_{t}": run_worker("new", 1, t, {"worker": "sgemm"})["gmacs_per_second"]
