@@ -169,8 +169,9 @@ def test_whole_pipeline_on_tiny_settings(project):
         assert not (root / folder / "metrics.csv").exists()
     costs = {path.stem for path in (root / "outputs/cost").glob("*.json")}
     assert {"prepare", "train_supernet-hss", "search", "retrain-random-S4", "evaluate"} <= costs
-    # the training stages ran as 2 single-threaded ranks (params.yaml's processes: 2)
-    for stage in ("train_supernet-hss", "retrain-random-S4"):
+    # the training stages ran as 2 single-threaded ranks (params.yaml's processes: 2), and so
+    # did path evaluation (eval_processes: 2, eval_threads: 1)
+    for stage in ("train_supernet-hss", "retrain-random-S4", "search", "evaluate_paths-hss"):
         cost = json.loads((root / f"outputs/cost/{stage}.json").read_text())
         assert (cost["world_size"], cost["threads"]) == (2, 1), stage
     again = project.dvc("repro")
