@@ -111,7 +111,9 @@ def test_depthwise_weight_gradient_is_the_same_every_run() -> None:
     x = _input((8, 24, 12, 12), 0)
     grad = _input((8, 24, 6, 6), 1)
     first = kernels.depthwise_weight_grad(x, grad, 5, 2, 2)
-    assert all(torch.equal(first, kernels.depthwise_weight_grad(x, grad, 5, 2, 2)) for _ in range(3))
+    assert all(
+        torch.equal(first, kernels.depthwise_weight_grad(x, grad, 5, 2, 2)) for _ in range(3)
+    )
 
 
 def test_depthwise_takes_pytorch_where_the_kernel_does_not_apply(
@@ -190,9 +192,7 @@ def test_batch_norm_act_equals_batch_norm_then_act(
     assert torch.allclose(stats[0][1], stats[1][1], rtol=1e-5)
 
 
-@pytest.mark.parametrize(
-    "case", ["gradients", "small", "nchw", "silu", "switched off", "float64"]
-)
+@pytest.mark.parametrize("case", ["gradients", "small", "nchw", "silu", "switched off", "float64"])
 def test_batch_norm_act_takes_pytorch_where_the_loop_does_not_apply(
     monkeypatch: pytest.MonkeyPatch, case: str
 ) -> None:
