@@ -26,7 +26,7 @@ from torch import Tensor
 from scalenet.space import BaseArch, Path, Scaling
 from scalenet.supernet.bn import recalibrate_bn
 from scalenet.supernet.dynamic.model import SuperSupernet
-from scalenet.supernet.standalone.static import combine_sides, resize_to
+from scalenet.supernet.standalone.static import combine_sides
 
 __all__ = ["SupernetEvaluator", "top1"]
 
@@ -91,7 +91,7 @@ class SupernetEvaluator:
             sets are kept resized to the resolutions of the paths evaluated last (in the
             supernet's memory format), up to this many bytes: a space has a few resolutions
             and a search evaluates hundreds of paths, each of which would resize the same
-            images again (the same values: the supernet resizes as :func:`resize_to` does).
+            images again (:meth:`SuperSupernet.prepare_input`, what the forward pass does).
             0 turns the cache off.
 
     Example:
@@ -194,16 +194,10 @@ class SupernetEvaluator:
             return self.train_batches, self.val_batches
         while self._resized and size + self._cached_bytes() > self.resized_cache_bytes:
             del self._resized[next(iter(self._resized))]  # the least recently used
-        memory_format = (
-            torch.channels_last
-            if supernet.stem_conv.weight.is_contiguous(memory_format=torch.channels_last)
-            else torch.contiguous_format
-        )
 
         def resized(batches: list[tuple[Tensor, Tensor]]) -> list[tuple[Tensor, Tensor]]:
             return [
-                (resize_to(images, resolution).contiguous(memory_format=memory_format), labels)
-                for images, labels in batches
+                (supernet.prepare_input(images, resolution), labels) for images, labels in batches
             ]
 
         pair = (resized(self.train_batches), resized(self.val_batches))

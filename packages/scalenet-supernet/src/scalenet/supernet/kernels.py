@@ -24,14 +24,16 @@ feature maps, where every BatchNorm and activation is a separate pass over memor
   convolution as a post-op (``torch.ops.mkldnn._convolution_pointwise``, the kernel that
   ``torch.compile`` emits for the same pattern on the CPU).
 
-``SCALENET_CPU_KERNELS=0`` in the environment turns the kernels off (PyTorch's own backward, as
-before release 0.3): the benchmarks' baseline, and a way to rule the kernel out.
-:class:`DepthwiseConv2d` is :class:`torch.nn.Conv2d` (same parameters, same state dict) that
-convolves through :func:`depthwise_conv2d`; the static networks use it.
+``SCALENET_CPU_KERNELS=0`` in the environment turns the kernels off (PyTorch's own calls, as
+before them): the benchmarks' baseline, and a way to rule the kernels out.
+:class:`DepthwiseConv2d` and :class:`PointwiseConv2d` are :class:`torch.nn.Conv2d` (same
+parameters, same state dict) that convolve through :func:`depthwise_conv2d` and
+:func:`pointwise_conv2d`; the static networks use them.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -140,15 +142,14 @@ def _tile(values, width):  # type: ignore[no-untyped-def]
 
 @_jit
 def _batch_norm_act_loop(  # type: ignore[no-untyped-def]
-    x, weight, bias, running_mean, running_var, momentum, eps, code, out, mean_out, invstd_out
+    x, weight, bias, running_mean, running_var, momentum, eps, code, out
 ):
     """Train-mode BatchNorm of a channels-last tensor and its activation into ``out``.
 
     ``x`` and ``out`` are ``[R, r * C]`` views (``r`` pixels a row: rows of at least 64 floats
     vectorize however few the channels), ``out`` not ``x`` (written in place the loops do not
     vectorize). Batch statistics in float64: the biased variance normalizes, the unbiased one
-    moves the running variance; the running statistics move by ``momentum`` in place;
-    ``mean_out`` and ``invstd_out`` receive the batch mean and ``1 / sqrt(var + eps)``.
+    moves the running variance; the running statistics move by ``momentum`` in place.
     """
     rows, width = x.shape
     channels = weight.shape[0]
@@ -170,8 +171,6 @@ def _batch_norm_act_loop(  # type: ignore[no-untyped-def]
         running_mean[c] = (1.0 - momentum) * running_mean[c] + momentum * mean
         running_var[c] = (1.0 - momentum) * running_var[c] + momentum * var * count / (count - 1)
         invstd = np.float32(1.0 / np.sqrt(var + eps))
-        mean_out[c] = mean
-        invstd_out[c] = invstd
         scale[c] = weight[c] * invstd
         shift[c] = bias[c] - np.float32(mean) * weight[c] * invstd
     scale_row = _tile(scale, width)
@@ -200,9 +199,6 @@ def depthwise_weight_grad(
         kernel: Kernel side ``k``.
         stride: Stride.
         padding: Zero padding on every side.
-
-    Raises:
-        RuntimeError: If Numba is not available.
     """
     channels = x.shape[1]
     out = np.empty((kernel, kernel, channels), np.float32)
@@ -236,17 +232,28 @@ class _DepthwiseConv2d(torch.autograd.Function):
         return grad_x, grad_weight, None, None
 
 
-def _use_kernel(x: Tensor, weight: Tensor) -> bool:
+def _eligible(x: Tensor) -> bool:
+    """A CPU float32 tensor outside tracing and compilation, with the kernels on."""
     return (
         x.device.type == "cpu"
         and x.dtype == torch.float32
-        and weight.dtype == torch.float32
-        and weight.requires_grad
-        and torch.is_grad_enabled()
         and not torch.jit.is_tracing()
         and not torch.jit.is_scripting()
         and not torch.compiler.is_compiling()
         and cpu_kernels_enabled()
+    )
+
+
+def _use_kernel(x: Tensor, weight: Tensor) -> bool:
+    """Whether the weight-gradient loop applies.
+
+    It does for an eligible ``x``, a float32 weight that needs its gradient, gradients recorded.
+    """
+    return (
+        weight.dtype == torch.float32
+        and weight.requires_grad
+        and torch.is_grad_enabled()
+        and _eligible(x)
     )
 
 
@@ -349,21 +356,11 @@ def activation_code(act: nn.Module | None) -> tuple[int, str, list[float]] | Non
     return ACTIVATION_CODES.get(type(act) if act is not None else nn.Identity)
 
 
+@functools.cache
 def _onednn() -> bool:
+    """Whether this torch build has oneDNN's fused convolution (asked once per process)."""
     return torch.backends.mkldnn.is_available() and hasattr(
         torch.ops.mkldnn, "_convolution_pointwise"
-    )
-
-
-def _eligible(x: Tensor) -> bool:
-    """A CPU float32 tensor outside tracing and compilation, with the kernels on."""
-    return (
-        x.device.type == "cpu"
-        and x.dtype == torch.float32
-        and not torch.jit.is_tracing()
-        and not torch.jit.is_scripting()
-        and not torch.compiler.is_compiling()
-        and cpu_kernels_enabled()
     )
 
 
@@ -436,14 +433,11 @@ def batch_norm_act(
         out = F.batch_norm(x, running_mean, running_var, weight, bias, True, momentum, eps)
         return act(out) if act is not None else out
     shape = _rows(x)
-    channels = x.shape[1]
     out = torch.empty_like(x, memory_format=torch.channels_last)
-    mean = np.empty(channels, np.float32)
-    invstd = np.empty(channels, np.float32)
     _batch_norm_act_loop(
         _view(x, shape), weight.detach().contiguous().numpy(), bias.detach().contiguous().numpy(),
         _writable(running_mean), _writable(running_var), float(momentum), float(eps),
-        code[0], _view(out, shape), mean, invstd,
+        code[0], _view(out, shape),
     )  # fmt: skip
     return out
 

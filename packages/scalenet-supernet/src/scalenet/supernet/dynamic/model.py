@@ -288,16 +288,25 @@ class SuperSupernet(nn.Module):
         active = self._active
         if active is None:
             raise RuntimeError("SuperSupernet: call set_active(path) before forward")
-        x = resize_to(images, active.resolution)
-        if self.stem_conv.weight.is_contiguous(memory_format=torch.channels_last):
-            # A channels-last model (the trainers' default) gets channels-last batches: oneDNN
-            # would otherwise reorder every activation (docs/running.md, "CPU performance").
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.prepare_input(images, active.resolution)
         if active.side == "both":
             return combine_sides(
                 self._forward_side(x, active, "left"), self._forward_side(x, active, "right")
             )
         return self._forward_side(x, active, active.side)
+
+    def prepare_input(self, images: Tensor, resolution: int) -> Tensor:
+        """``images`` as :meth:`forward` feeds them to the stem.
+
+        Resized to ``resolution``, and channels-last when the model is: a channels-last model
+        (the trainers' default) gets channels-last batches, since oneDNN would otherwise
+        reorder every activation (docs/running.md, "CPU performance"). Prepared batches pass
+        through :meth:`forward` unchanged (the path evaluator keeps them).
+        """
+        x = resize_to(images, resolution)
+        if self.stem_conv.weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def _forward_side(self, x: Tensor, active: ActiveNetwork, side: Side) -> Tensor:
         if not self.training and fused_inference(x):
